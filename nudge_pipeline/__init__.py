@@ -1,0 +1,1 @@
+"""Dagster connector that lands Nudgescribe data as Parquet files and warehouse tables."""

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The whole suite: lint, format, types, then every test (slow ones included).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/mypy
+.venv/bin/pytest "$@"
