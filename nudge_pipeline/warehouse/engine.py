@@ -1,0 +1,66 @@
+"""SQLAlchemy engines per dialect, with the quirks each needs.
+
+- PostgreSQL always goes through psycopg 3 (the COPY loader needs it).
+- DuckDB connections are opened per unit of work and closed after it (NullPool): DuckDB
+  lets no other process open the file while one holds it, so nothing is kept open.
+- SQLite has no schemas. The `nudgescribe` schema is a second database file ATTACHed on
+  every connection: `<database>.nudgescribe` beside the main file (or in memory).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.pool import NullPool, StaticPool
+
+_MEMORY = ("", ":memory:")
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    engine: Engine
+    dialect: str  # "duckdb", "postgresql", "sqlite" or another SQLAlchemy dialect name
+    database_path: Path | None  # the file of a file-based DuckDB/SQLite database
+
+
+def _normalise(url: URL) -> URL:
+    if url.get_backend_name() == "postgresql":
+        return url.set(drivername="postgresql+psycopg")
+    return url
+
+
+def sqlite_schema_path(database: Path) -> Path:
+    return database.with_name(database.name + ".nudgescribe")
+
+
+def create(url_text: str) -> EngineInfo:
+    url = _normalise(make_url(url_text))
+    backend = url.get_backend_name()
+    database = url.database or ""
+    if backend == "duckdb":
+        if database in _MEMORY:
+            engine = create_engine(url, poolclass=StaticPool)
+            return EngineInfo(engine, backend, None)
+        return EngineInfo(create_engine(url, poolclass=NullPool), backend, Path(database))
+    if backend == "sqlite":
+        return _sqlite(url, database)
+    return EngineInfo(create_engine(url, pool_pre_ping=True), backend, None)
+
+
+def _sqlite(url: URL, database: str) -> EngineInfo:
+    in_memory = database in _MEMORY
+    schema_file = ":memory:" if in_memory else str(sqlite_schema_path(Path(database)))
+    kwargs: dict[str, Any] = {"poolclass": StaticPool} if in_memory else {}
+    engine = create_engine(url, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _attach_schema(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("ATTACH DATABASE ? AS nudgescribe", (schema_file,))
+        cursor.close()
+
+    return EngineInfo(engine, "sqlite", None if in_memory else Path(database))

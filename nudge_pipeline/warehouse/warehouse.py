@@ -1,0 +1,283 @@
+"""The Warehouse: migrations, atomic partition replaces, and the queries asset checks need."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+from sqlalchemy import Connection, text
+
+from nudge_pipeline.warehouse import engine as engines
+from nudge_pipeline.warehouse import migrations
+from nudge_pipeline.warehouse.arrow_input import conform
+from nudge_pipeline.warehouse.errors import InputError, LoadMismatchError
+from nudge_pipeline.warehouse.loaders.base import MessageFileLoad, loader_for
+from nudge_pipeline.warehouse.locking import (
+    exclusive_file_lock,
+    is_duckdb_lock_conflict,
+    retry_on_lock_conflict,
+)
+from nudge_pipeline.warehouse.tables import (
+    CUSTOMER_PROFILE_VALUES,
+    CUSTOMERS,
+    MESSAGE_FILES,
+    MESSAGES,
+    SNAPSHOT_TABLES,
+    SnapshotName,
+    TableSpec,
+)
+
+DEFAULT_LOCK_TIMEOUT = 3600.0
+
+
+class Warehouse:
+    """A warehouse reachable at a SQLAlchemy URL (duckdb:///, postgresql://, sqlite:///, ...)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        migrations_dir: Path | None = None,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    ) -> None:
+        self._info = engines.create(url)
+        self.dialect = self._info.dialect
+        self.engine = self._info.engine
+        self._migrations_dir = migrations_dir or migrations.DEFAULT_MIGRATIONS_DIR
+        self._lock_timeout = lock_timeout
+        self._loader = loader_for(self.dialect)
+        path = self._info.database_path
+        self._lock_path = (
+            path.with_name(path.name + ".lock") if path and self.dialect == "duckdb" else None
+        )
+
+    def __repr__(self) -> str:
+        return f"Warehouse({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- connections ------------------------------------------------------------------
+
+    def _connect(self) -> Connection:
+        if self.dialect != "duckdb":
+            return self.engine.connect()
+        return retry_on_lock_conflict(
+            self.engine.connect, self._lock_timeout, is_duckdb_lock_conflict
+        )
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """One write transaction; on DuckDB, also the cross-process writer lock."""
+        lock = (
+            exclusive_file_lock(self._lock_path, self._lock_timeout)
+            if self._lock_path
+            else nullcontext()
+        )
+        with lock, self._connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self._connect() as conn:
+            yield conn
+
+    # -- DDL --------------------------------------------------------------------------
+
+    def migrate(self) -> list[int]:
+        """Apply pending sql/ files in one transaction; return the versions applied."""
+        pending = migrations.discover(self._migrations_dir, self.dialect)
+        with self._write() as conn:
+            return migrations.apply(conn, pending)
+
+    def applied_migrations(self) -> list[int]:
+        with self._read() as conn:
+            return sorted(migrations.applied_versions(conn))
+
+    # -- loads ------------------------------------------------------------------------
+
+    def replace_messages(
+        self,
+        campaign_id: str,
+        run_id: str,
+        files: Sequence[MessageFileLoad],
+        *,
+        filesystem: pafs.FileSystem | None = None,
+    ) -> int:
+        """Replace a campaign run's messages and message_files rows in one transaction.
+
+        Raises LoadMismatchError (and keeps the old rows) when a file yields a different
+        number of rows than its `row_count`. Returns the number of messages loaded.
+        """
+        file_nums = [f.file_num for f in files]
+        if len(set(file_nums)) != len(file_nums):
+            raise InputError(f"campaign {campaign_id} run {run_id}: file_num listed twice")
+        keys = {"campaign_id": campaign_id, "run_id": run_id}
+        constants = {**keys, "loaded_at": datetime.now(UTC)}
+        with self._write() as conn:
+            for spec in (MESSAGES, MESSAGE_FILES):
+                conn.execute(
+                    text(
+                        f"DELETE FROM {spec.qualified_name} "
+                        "WHERE campaign_id = :campaign_id AND run_id = :run_id"
+                    ),
+                    keys,
+                )
+            counts = self._loader.insert_message_files(conn, files, constants, filesystem)
+            expected = {f.file_num: f.row_count for f in files}
+            actual = {num: counts.get(num, 0) for num in expected} | counts
+            if actual != expected:
+                wrong = {n: (expected.get(n), actual.get(n)) for n in actual}
+                wrong = {n: v for n, v in wrong.items() if v[0] != v[1]}
+                raise LoadMismatchError(
+                    f"campaign {campaign_id} run {run_id}: rows per file_num "
+                    f"(declared, found) differ: {wrong}"
+                )
+            self._insert(conn, MESSAGE_FILES, _message_files_table(files), keys)
+        return sum(counts.values())
+
+    def replace_snapshot(
+        self, table_name: SnapshotName, rows: pa.Table, *, synced_at: datetime | None = None
+    ) -> int:
+        """Replace every row of a snapshot table with `rows` in one transaction.
+
+        `rows` holds the table's columns by name (see tables.py); synced_at may be absent.
+        """
+        spec = SNAPSHOT_TABLES.get(table_name)
+        if spec is None:
+            raise InputError(f"{table_name!r} is not a snapshot table")
+        data = conform(rows, spec, {"synced_at": synced_at or datetime.now(UTC)})
+        with self._write() as conn:
+            conn.execute(text(f"DELETE FROM {spec.qualified_name}"))
+            return self._insert(conn, spec, data, {})
+
+    def replace_customers(
+        self,
+        customer_group_id: str,
+        customers: pa.Table,
+        profile_values: pa.Table | None = None,
+        *,
+        synced_at: datetime | None = None,
+    ) -> int:
+        """Replace one customer group's customers and profile values in one transaction.
+
+        Without `profile_values` the group's old values are removed too, so values never
+        outlive the customers they were read from. Returns the number of customers.
+        """
+        group = {"customer_group_id": customer_group_id}
+        data = conform(customers, CUSTOMERS, {**group, "synced_at": synced_at or datetime.now(UTC)})
+        _check_single_group(data, customer_group_id, CUSTOMERS)
+        values = None
+        if profile_values is not None:
+            values = conform(profile_values, CUSTOMER_PROFILE_VALUES, group)
+            _check_single_group(values, customer_group_id, CUSTOMER_PROFILE_VALUES)
+        with self._write() as conn:
+            for spec in (CUSTOMER_PROFILE_VALUES, CUSTOMERS):
+                conn.execute(
+                    text(
+                        f"DELETE FROM {spec.qualified_name} "
+                        "WHERE customer_group_id = :customer_group_id"
+                    ),
+                    group,
+                )
+            count = self._insert(conn, CUSTOMERS, data, {})
+            if values is not None:
+                self._insert(conn, CUSTOMER_PROFILE_VALUES, values, {})
+        return count
+
+    def _insert(
+        self, conn: Connection, spec: TableSpec, data: pa.Table, constants: Mapping[str, Any]
+    ) -> int:
+        columns = [name for name in spec.column_names if name not in constants]
+        data = data.select(columns)
+        if data.num_rows == 0:
+            return 0
+        return self._loader.insert_batches(
+            conn, spec, data.schema, data.to_batches(max_chunksize=65_536), constants
+        )
+
+    # -- queries for asset checks -----------------------------------------------------
+
+    def _scalar(self, sql: str, params: Mapping[str, Any]) -> int:
+        with self._read() as conn:
+            return int(conn.execute(text(sql), dict(params)).scalar_one() or 0)
+
+    def message_count(self, campaign_id: str, run_id: str) -> int:
+        return self._scalar(
+            "SELECT COUNT(*) FROM nudgescribe.messages "
+            "WHERE campaign_id = :campaign_id AND run_id = :run_id",
+            {"campaign_id": campaign_id, "run_id": run_id},
+        )
+
+    def file_count(self, campaign_id: str, run_id: str) -> int:
+        return self._scalar(
+            "SELECT COUNT(*) FROM nudgescribe.message_files "
+            "WHERE campaign_id = :campaign_id AND run_id = :run_id",
+            {"campaign_id": campaign_id, "run_id": run_id},
+        )
+
+    def file_row_count(self, campaign_id: str, run_id: str) -> int:
+        """Sum of message_files.row_count: the rows the lake files declare."""
+        return self._scalar(
+            "SELECT COALESCE(SUM(row_count), 0) FROM nudgescribe.message_files "
+            "WHERE campaign_id = :campaign_id AND run_id = :run_id",
+            {"campaign_id": campaign_id, "run_id": run_id},
+        )
+
+    def duplicate_message_keys(self, campaign_id: str, run_id: str) -> int:
+        """Number of (file_num, row_num) pairs held by more than one message of the run."""
+        return self._scalar(
+            "SELECT COUNT(*) FROM ("
+            " SELECT file_num, row_num FROM nudgescribe.messages"
+            " WHERE campaign_id = :campaign_id AND run_id = :run_id"
+            " GROUP BY file_num, row_num HAVING COUNT(*) > 1"
+            ") AS duplicated",
+            {"campaign_id": campaign_id, "run_id": run_id},
+        )
+
+    def unknown_customer_messages(self, campaign_id: str, run_id: str) -> int:
+        """Messages whose customer_id is not a customer of the campaign's customer group.
+
+        A campaign missing from `campaigns` has no group, so all its messages count.
+        """
+        return self._scalar(
+            "SELECT COUNT(*) FROM nudgescribe.messages AS m"
+            " LEFT JOIN nudgescribe.campaigns AS c ON c.campaign_id = m.campaign_id"
+            " WHERE m.campaign_id = :campaign_id AND m.run_id = :run_id"
+            " AND NOT EXISTS ("
+            "  SELECT 1 FROM nudgescribe.customers AS cu"
+            "  WHERE cu.customer_group_id = c.customer_group_id"
+            "  AND cu.customer_id = m.customer_id)",
+            {"campaign_id": campaign_id, "run_id": run_id},
+        )
+
+
+def _message_files_table(files: Sequence[MessageFileLoad]) -> pa.Table:
+    return pa.table(
+        {
+            "file_num": pa.array([f.file_num for f in files], pa.int32()),
+            "row_count": pa.array([f.row_count for f in files], pa.int64()),
+            "byte_count": pa.array([f.byte_count for f in files], pa.int64()),
+            "sha256": pa.array([f.sha256 for f in files], pa.string()),
+            "lake_path": pa.array([f.lake_path for f in files], pa.string()),
+            "export_job_id": pa.array([f.export_job_id for f in files], pa.string()),
+            "fetched_at": pa.array([f.fetched_at for f in files], pa.timestamp("us", tz="UTC")),
+        }
+    )
+
+
+def _check_single_group(data: pa.Table, group_id: str, spec: TableSpec) -> None:
+    groups = set(data.column("customer_group_id").unique().to_pylist())
+    if groups - {group_id}:
+        raise InputError(f"{spec.name}: rows of other customer groups than {group_id!r}")
