@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pyarrow as pa
@@ -40,8 +41,10 @@ def _cast(column: pa.ChunkedArray, target: pa.DataType, table: str, name: str) -
     if column.type == target:
         return column
     try:
-        if pa.types.is_date32(target) and pa.types.is_string(column.type):
-            return _string_to_date(column)
+        if pa.types.is_string(column.type) and (
+            pa.types.is_date32(target) or pa.types.is_timestamp(target)
+        ):
+            return _parse_times(column, target)
         naive = pa.types.is_timestamp(column.type) and column.type.tz is None
         if pa.types.is_timestamp(target) and naive:
             raise InputError(f"{table}.{name}: naive timestamps are ambiguous; give UTC")
@@ -51,12 +54,23 @@ def _cast(column: pa.ChunkedArray, target: pa.DataType, table: str, name: str) -
         raise InputError(message) from exc
 
 
-def _string_to_date(column: pa.ChunkedArray) -> pa.ChunkedArray:
+def _parse_times(column: pa.ChunkedArray, target: pa.DataType) -> pa.ChunkedArray:
+    """ISO 8601 text to dates or UTC timestamps; text without an offset is taken as UTC."""
     try:
-        return column.cast(pa.date32())
+        return column.cast(target)
     except pa.ArrowInvalid:
-        # Full timestamps ("2024-05-01T00:00:00Z") name their day in UTC.
-        return column.cast(pa.timestamp("us", tz="UTC")).cast(pa.date32())
+        pass  # mixed or offset-less forms: parse value by value
+    parsed = [None if v is None else _parse_time(v, target) for v in column.to_pylist()]
+    return pa.chunked_array([pa.array(parsed, target)])
+
+
+def _parse_time(value: str, target: pa.DataType) -> date | datetime:
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise pa.ArrowInvalid(f"not an ISO 8601 date or time: {value!r}") from None
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment.date() if pa.types.is_date32(target) else moment
 
 
 def _check_keys(table: pa.Table, spec: TableSpec) -> None:

@@ -11,9 +11,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 from sqlalchemy import Connection, text
 
+from nudge_pipeline.warehouse.errors import LoadMismatchError
 from nudge_pipeline.warehouse.loaders.base import Loader, MessageFileLoad
 from nudge_pipeline.warehouse.tables import MESSAGES, TableSpec
 
@@ -40,6 +43,33 @@ def _is_local(path: str, filesystem: pafs.FileSystem | None) -> bool:
     if filesystem is not None:
         return isinstance(filesystem, pafs.LocalFileSystem)
     return "://" not in path or path.startswith("file://")
+
+
+def _check_file_num(path: str, load: MessageFileLoad) -> None:
+    """Every row of the file carries the file_num it is loaded as (footer statistics).
+
+    The per-file_num row counts after the insert cannot tell two swapped files of equal
+    length apart; this can, without reading the data.
+    """
+    parquet = pq.ParquetFile(path)
+    try:
+        index = parquet.schema_arrow.get_field_index("file_num")
+        for group in range(parquet.metadata.num_row_groups):
+            chunk = parquet.metadata.row_group(group)
+            stats = chunk.column(index).statistics
+            if chunk.num_rows == 0:
+                continue
+            if stats is None or not stats.has_min_max:
+                values = parquet.read_row_group(group, columns=["file_num"]).column(0)
+                bounds = (pc.min(values).as_py(), pc.max(values).as_py())
+            else:
+                bounds = (stats.min, stats.max)
+            if bounds != (load.file_num, load.file_num):
+                raise LoadMismatchError(
+                    f"file {load.file_num} ({load.lake_path}) holds rows of file_num {bounds}"
+                )
+    finally:
+        parquet.close()
 
 
 class DuckDBLoader(Loader):
@@ -80,6 +110,8 @@ class DuckDBLoader(Loader):
         if not all(_is_local(f.lake_path, filesystem) for f in files):
             return super().insert_message_files(conn, files, constants, filesystem)
         paths = [f.lake_path.removeprefix("file://") for f in files]
+        for load, path in zip(files, paths, strict=True):
+            _check_file_num(path, load)
         conn.execute(
             text(
                 f"INSERT INTO {MESSAGES.qualified_name} ({', '.join(MESSAGES.column_names)}) "
