@@ -1,0 +1,46 @@
+"""The Parquet lake: hive-style layout, CSV → Parquet streaming, atomic writes, state files.
+
+No HTTP and no Dagster here: callers hand in byte streams and Arrow tables.
+"""
+
+from .errors import LakeInputError
+from .messages import (
+    MESSAGE_SCHEMA,
+    MessageFileStats,
+    existing_message_file,
+    list_message_files,
+    prune_message_files,
+    write_message_file,
+)
+from .paths import (
+    customers_path,
+    encode_id,
+    export_state_path,
+    message_dir,
+    message_file_path,
+    snapshot_path,
+)
+from .state import ExportStateStore
+from .store import Lake, sweep_orphans
+from .tables import read_table, write_table
+
+__all__ = [
+    "MESSAGE_SCHEMA",
+    "ExportStateStore",
+    "Lake",
+    "LakeInputError",
+    "MessageFileStats",
+    "customers_path",
+    "encode_id",
+    "existing_message_file",
+    "export_state_path",
+    "list_message_files",
+    "message_dir",
+    "message_file_path",
+    "prune_message_files",
+    "read_table",
+    "snapshot_path",
+    "sweep_orphans",
+    "write_message_file",
+    "write_table",
+]

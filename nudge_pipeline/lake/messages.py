@@ -1,0 +1,297 @@
+"""Export CSV files → one Parquet file each, under ``messages/campaign_id=…/run_id=…/``."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .csv_stream import CsvContentError, HashingReader, Readable, open_csv_batches
+from .errors import LakeInputError
+from .paths import message_dir, message_file_path, message_part_num
+from .store import Lake
+
+log = logging.getLogger(__name__)
+
+MESSAGE_SCHEMA = pa.schema(
+    [
+        pa.field("campaign_id", pa.string(), nullable=False),
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("file_num", pa.int32(), nullable=False),
+        pa.field("row_num", pa.int64(), nullable=False),
+        pa.field("customer_id", pa.string(), nullable=False),
+        pa.field("message", pa.string(), nullable=False),
+        pa.field("extra", pa.string(), nullable=True),
+        pa.field("export_job_id", pa.string(), nullable=False),
+    ]
+)
+REQUIRED_COLUMNS = ("customer_id", "message")
+
+ROW_GROUP_ROWS = 128 * 1024
+ROW_GROUP_BYTES = 64 * 1024 * 1024
+# Per-file constants compress to nothing with a dictionary; unique texts only pay for it.
+_DICTIONARY_COLUMNS = ["campaign_id", "run_id", "export_job_id", "extra"]
+
+_CONTENT_ERRORS = (CsvContentError, pa.ArrowInvalid, UnicodeDecodeError)
+
+_META = "nudge_pipeline."
+META_FORMAT_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class MessageFileStats:
+    """What landed for one export file. ``byte_count``/``sha256`` are of the CSV bytes."""
+
+    row_count: int
+    byte_count: int
+    sha256: str
+    lake_path: str  # relative to the lake root
+    columns: tuple[str, ...]  # the CSV header, in order
+    campaign_id: str
+    run_id: str
+    file_num: int
+    export_job_id: str
+    uri: str  # absolute local path or s3://bucket/key
+
+
+def write_message_file(
+    lake: Lake,
+    campaign_id: str,
+    run_id: str,
+    file_num: int,
+    stream: Readable,
+    export_job_id: str,
+) -> MessageFileStats:
+    """Stream one export CSV (any object with ``read(n)``) into its Parquet file.
+
+    Atomic: on any error nothing appears under the final name and an earlier file there
+    is left as it was. Content errors raise LakeInputError; errors raised by ``stream``
+    itself propagate unchanged, so a caller can retry with a fresh stream.
+    """
+    rel = message_file_path(campaign_id, run_id, file_num)
+    reader = HashingReader(stream)
+    try:
+        with lake.atomic_output(rel) as sink:
+            columns, row_count = _convert(
+                reader, sink, campaign_id, run_id, file_num, export_job_id
+            )
+    except BaseException as exc:
+        source_error = reader.source_error
+        if source_error is not None and exc is not source_error:
+            # pyarrow may wrap the stream's own failure; hand the original back.
+            raise source_error from exc
+        if source_error is None and isinstance(exc, _CONTENT_ERRORS):
+            raise LakeInputError(campaign_id, run_id, file_num, _reason(exc)) from None
+        raise
+    finally:
+        reader.shut()
+    return MessageFileStats(
+        row_count=row_count,
+        byte_count=reader.byte_count,
+        sha256=reader.hexdigest(),
+        lake_path=rel,
+        columns=columns,
+        campaign_id=campaign_id,
+        run_id=run_id,
+        file_num=file_num,
+        export_job_id=export_job_id,
+        uri=lake.uri(rel),
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip()
+    # pyarrow echoes the offending row; keep the error short and free of message text.
+    if "Expected" in text and "columns, got" in text:
+        text = text.split(":", 2)[1].strip() if text.count(":") >= 2 else text
+        return f"ragged row: {text}"
+    if "invalid UTF8" in text:
+        return "invalid UTF-8 in a value"
+    return text[:300]
+
+
+def _check_header(columns: tuple[str, ...]) -> None:
+    missing = [name for name in REQUIRED_COLUMNS if name not in columns]
+    if missing:
+        raise CsvContentError(f"missing column(s) {', '.join(missing)}; header is {columns!r}")
+    duplicated = sorted({name for name in columns if columns.count(name) > 1})
+    if duplicated:
+        raise CsvContentError(f"duplicated column(s) {', '.join(duplicated)}")
+
+
+def _convert(
+    reader: HashingReader,
+    sink: pa.NativeFile,
+    campaign_id: str,
+    run_id: str,
+    file_num: int,
+    export_job_id: str,
+) -> tuple[tuple[str, ...], int]:
+    csv = open_csv_batches(reader)
+    columns = csv.columns
+    _check_header(columns)
+    customer_idx = columns.index("customer_id")
+    message_idx = columns.index("message")
+    extra_idx = [i for i in range(len(columns)) if i not in (customer_idx, message_idx)]
+    extra_names = [columns[i] for i in extra_idx]
+
+    writer = pq.ParquetWriter(
+        sink,
+        MESSAGE_SCHEMA,
+        compression="zstd",
+        use_dictionary=_DICTIONARY_COLUMNS,
+        write_statistics=["campaign_id", "run_id", "file_num", "row_num", "customer_id"],
+    )
+    pending: list[pa.RecordBatch] = []
+    pending_rows = pending_bytes = 0
+    row_count = 0
+    try:
+        for batch in csv.batches:
+            n = batch.num_rows
+            if n == 0:
+                continue
+            extra = _extra_json(batch, extra_idx, extra_names)
+            out = pa.RecordBatch.from_arrays(
+                [
+                    pa.repeat(campaign_id, n),
+                    pa.repeat(run_id, n),
+                    pa.repeat(pa.scalar(file_num, pa.int32()), n),
+                    pa.array(np.arange(row_count + 1, row_count + n + 1, dtype=np.int64)),
+                    batch.column(customer_idx),
+                    batch.column(message_idx),
+                    extra,
+                    pa.repeat(export_job_id, n),
+                ],
+                schema=MESSAGE_SCHEMA,
+            )
+            row_count += n
+            pending.append(out)
+            pending_rows += n
+            pending_bytes += out.nbytes
+            if pending_rows >= ROW_GROUP_ROWS or pending_bytes >= ROW_GROUP_BYTES:
+                _flush(writer, pending)
+                pending_rows = pending_bytes = 0
+        reader.drain()
+        _flush(writer, pending)
+        writer.add_key_value_metadata(
+            _file_metadata(campaign_id, run_id, file_num, export_job_id, columns, row_count, reader)
+        )
+    finally:
+        writer.close()
+    return columns, row_count
+
+
+def _flush(writer: pq.ParquetWriter, pending: list[pa.RecordBatch]) -> None:
+    if pending:
+        # One write per row group: ParquetWriter starts a new row group on every call.
+        writer.write_table(pa.Table.from_batches(pending), row_group_size=ROW_GROUP_ROWS * 2)
+        pending.clear()
+
+
+def _extra_json(batch: pa.RecordBatch, extra_idx: Sequence[int], names: Sequence[str]) -> pa.Array:
+    if not extra_idx:
+        return pa.nulls(batch.num_rows, pa.string())
+    values = [batch.column(i).to_pylist() for i in extra_idx]
+    rows = zip(*values, strict=True)
+    texts = [json.dumps(dict(zip(names, row, strict=True)), ensure_ascii=False) for row in rows]
+    return pa.array(texts, pa.string())
+
+
+def _file_metadata(
+    campaign_id: str,
+    run_id: str,
+    file_num: int,
+    export_job_id: str,
+    columns: tuple[str, ...],
+    row_count: int,
+    reader: HashingReader,
+) -> dict[str, str]:
+    return {
+        _META + "format_version": META_FORMAT_VERSION,
+        _META + "campaign_id": campaign_id,
+        _META + "run_id": run_id,
+        _META + "file_num": str(file_num),
+        _META + "export_job_id": export_job_id,
+        _META + "row_count": str(row_count),
+        _META + "source_byte_count": str(reader.byte_count),
+        _META + "source_sha256": reader.hexdigest(),
+        _META + "csv_columns": json.dumps(list(columns), ensure_ascii=False),
+    }
+
+
+def existing_message_file(
+    lake: Lake, campaign_id: str, run_id: str, file_num: int
+) -> MessageFileStats | None:
+    """Stats of an already landed export file, read from the Parquet footer only.
+
+    None when absent, or when the file was not written by ``write_message_file``.
+    """
+    rel = message_file_path(campaign_id, run_id, file_num)
+    try:
+        footer = lake.parquet_file(rel).metadata
+    except FileNotFoundError:
+        return None
+    except (OSError, pa.ArrowInvalid) as exc:
+        log.warning("unreadable Parquet footer at %s: %s", lake.uri(rel), type(exc).__name__)
+        return None
+    meta = {k.decode(): v.decode() for k, v in (footer.metadata or {}).items()}
+    try:
+        stats = _stats_from_metadata(meta, rel, lake.uri(rel))
+    except (KeyError, ValueError):
+        return None
+    if stats.row_count != footer.num_rows:
+        return None
+    return stats
+
+
+def _stats_from_metadata(meta: dict[str, str], rel: str, uri: str) -> MessageFileStats:
+    def get(key: str) -> str:
+        return meta[_META + key]
+
+    return MessageFileStats(
+        row_count=int(get("row_count")),
+        byte_count=int(get("source_byte_count")),
+        sha256=get("source_sha256"),
+        lake_path=rel,
+        columns=tuple(json.loads(get("csv_columns"))),
+        campaign_id=get("campaign_id"),
+        run_id=get("run_id"),
+        file_num=int(get("file_num")),
+        export_job_id=get("export_job_id"),
+        uri=uri,
+    )
+
+
+def list_message_files(lake: Lake, campaign_id: str, run_id: str) -> list[tuple[int, str]]:
+    """Landed ``(file_num, lake_path)`` of a campaign run, by file_num."""
+    found = []
+    for rel in lake.list_files(message_dir(campaign_id, run_id)):
+        num = message_part_num(rel.rsplit("/", 1)[1])
+        if num is not None:
+            found.append((num, rel))
+    return sorted(found)
+
+
+def prune_message_files(lake: Lake, campaign_id: str, run_id: str, num_files: int) -> list[str]:
+    """Delete parts numbered ``num_files`` or more (left by an earlier, larger export)."""
+    removed = []
+    for num, rel in list_message_files(lake, campaign_id, run_id):
+        if num >= num_files and lake.delete(rel):
+            removed.append(rel)
+    return removed
+
+
+def message_metadata(lake: Lake, rel: str) -> dict[str, Any]:
+    """All ``nudge_pipeline.*`` footer metadata of a message file (for diagnostics)."""
+    footer = lake.parquet_file(rel).metadata
+    return {
+        k.decode()[len(_META) :]: v.decode()
+        for k, v in (footer.metadata or {}).items()
+        if k.decode().startswith(_META)
+    }

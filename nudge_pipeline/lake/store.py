@@ -1,0 +1,225 @@
+"""The lake root: a local folder or an object store, reached through pyarrow.fs.
+
+Every file becomes visible under its final name in one step, complete:
+
+- local: written to a temporary name in the same folder, fsynced, then ``os.replace``d;
+- object store: written to a temporary key, then copied server-side to the final key.
+  Writing the final key directly is not safe with pyarrow: its S3 stream has no abort,
+  and closing it (even from a destructor after an error) completes the upload, which
+  would publish a truncated object. A copy creates the final object in one step.
+
+Temporary names look like ``.part-3.parquet.tmp-<hex>``: hidden, and not matched by
+``*.parquet`` globs, so DuckDB, pyarrow datasets and Spark never read them. A writer
+killed with SIGKILL can leave one behind; ``sweep_orphans`` deletes old ones.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+_TEMP_NAME = re.compile(r"\..+\.tmp-[0-9a-f]{32}")
+DEFAULT_ORPHAN_AGE_SECONDS = 3600.0
+
+
+def _s3_from_env() -> pafs.S3FileSystem:
+    options: dict[str, object] = {}
+    region = os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION")
+    if region:
+        options["region"] = region
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        parts = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
+        options["endpoint_override"] = parts.netloc
+        options["scheme"] = parts.scheme
+    # Credentials come from the standard AWS chain (AWS_ACCESS_KEY_ID, ... or a profile).
+    return pafs.S3FileSystem(**options)
+
+
+class Lake:
+    """A lake root. Paths given to its methods are relative, with ``/`` separators."""
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        filesystem: pafs.FileSystem | None = None,
+        fsync: bool = True,
+    ) -> None:
+        text = os.fspath(root)
+        self.fsync = fsync
+        if filesystem is not None:
+            self.fs = filesystem
+            self.base = text.rstrip("/")
+            self._display_root = text.rstrip("/")
+        elif text.startswith("s3://"):
+            self.fs = _s3_from_env()
+            self.base = text[len("s3://") :].strip("/")
+            if not self.base:
+                raise ValueError("an s3:// lake root needs a bucket")
+            self._display_root = f"s3://{self.base}"
+        elif "://" in text and not text.startswith("file://"):
+            raise ValueError(f"unsupported lake root scheme: {text.split('://', 1)[0]}")
+        else:
+            local = Path(text.removeprefix("file://")).resolve()
+            self.fs = pafs.LocalFileSystem()
+            self.base = local.as_posix()
+            self._display_root = self.base
+        self.is_local = isinstance(self.fs, pafs.LocalFileSystem)
+
+    def __repr__(self) -> str:
+        return f"Lake({self._display_root!r})"
+
+    @property
+    def root(self) -> str:
+        return self._display_root
+
+    # ---- addressing -------------------------------------------------------------
+
+    def fs_path(self, rel: str) -> str:
+        """Path of ``rel`` inside ``self.fs``. Rejects anything that could leave the root."""
+        parts = rel.split("/")
+        if rel.startswith("/") or any(p in ("", ".", "..") or "\\" in p for p in parts):
+            raise ValueError(f"not a clean lake-relative path: {rel!r}")
+        if "\x00" in rel:
+            raise ValueError("lake paths cannot hold NUL")
+        return f"{self.base}/{rel}" if self.base else rel
+
+    def uri(self, rel: str) -> str:
+        """Full address of ``rel``: an absolute local path or ``s3://bucket/key``."""
+        self.fs_path(rel)
+        return f"{self._display_root}/{rel}"
+
+    def local_path(self, rel: str) -> Path | None:
+        """Local file path of ``rel`` (for DuckDB ``read_parquet``), or None if remote."""
+        return Path(self.fs_path(rel)) if self.is_local else None
+
+    # ---- reading ----------------------------------------------------------------
+
+    def exists(self, rel: str) -> bool:
+        return self.fs.get_file_info(self.fs_path(rel)).type == pafs.FileType.File
+
+    def read_bytes(self, rel: str) -> bytes | None:
+        try:
+            with self.fs.open_input_stream(self.fs_path(rel)) as src:
+                return bytes(src.read())
+        except FileNotFoundError:
+            return None
+
+    def parquet_file(self, rel: str) -> pq.ParquetFile:
+        return pq.ParquetFile(self.fs.open_input_file(self.fs_path(rel)))
+
+    def iter_batches(
+        self, rel: str, *, columns: list[str] | None = None, batch_size: int = 65_536
+    ) -> Iterator[pa.RecordBatch]:
+        """Stream a Parquet file's record batches (for loaders that cannot read the URI)."""
+        with self.fs.open_input_file(self.fs_path(rel)) as src:
+            yield from pq.ParquetFile(src).iter_batches(batch_size=batch_size, columns=columns)
+
+    def list_files(self, rel_dir: str) -> list[str]:
+        """Final (non-temporary) files directly under ``rel_dir``, as sorted relative paths."""
+        selector = pafs.FileSelector(self.fs_path(rel_dir), allow_not_found=True)
+        names = [
+            info.base_name
+            for info in self.fs.get_file_info(selector)
+            if info.type == pafs.FileType.File and not is_temp_name(info.base_name)
+        ]
+        return sorted(f"{rel_dir}/{name}" for name in names)
+
+    def delete(self, rel: str) -> bool:
+        try:
+            self.fs.delete_file(self.fs_path(rel))
+        except FileNotFoundError:
+            return False
+        return True
+
+    # ---- atomic writing ---------------------------------------------------------
+
+    @contextlib.contextmanager
+    def atomic_output(self, rel: str) -> Iterator[pa.NativeFile]:
+        """Yield a stream whose content appears under ``rel`` only if the block succeeds."""
+        final = self.fs_path(rel)
+        parent, _, name = final.rpartition("/")
+        temp = f"{parent}/.{name}.tmp-{uuid.uuid4().hex}"
+        published = False
+        try:
+            if self.is_local:
+                os.makedirs(parent, exist_ok=True)
+            sink = self.fs.open_output_stream(temp)
+            try:
+                yield sink
+            finally:
+                sink.close()
+            self._publish(temp, final, parent)
+            published = True
+        finally:
+            if not published:
+                with contextlib.suppress(OSError):
+                    self.fs.delete_file(temp)
+
+    def _publish(self, temp: str, final: str, parent: str) -> None:
+        if not self.is_local:
+            self.fs.move(temp, final)
+            return
+        if self.fsync:
+            _fsync_path(temp)
+        os.replace(temp, final)
+        if self.fsync:
+            _fsync_path(parent, directory=True)
+
+    def write_bytes(self, rel: str, data: bytes) -> None:
+        """Write a small file atomically."""
+        if self.is_local:
+            with self.atomic_output(rel) as sink:
+                sink.write(data)
+            return
+        # One buffered write then close is a single PUT: atomic on object stores.
+        with self.fs.open_output_stream(self.fs_path(rel)) as sink:
+            sink.write(data)
+
+    def sweep_orphans(self, older_than_seconds: float = DEFAULT_ORPHAN_AGE_SECONDS) -> list[str]:
+        """Delete temporary files left by killed writers; returns their relative paths.
+
+        Only temps older than ``older_than_seconds`` go, so live writers are left alone.
+        """
+        selector = pafs.FileSelector(self.base, recursive=True, allow_not_found=True)
+        cutoff = time.time() - older_than_seconds
+        removed: list[str] = []
+        for info in self.fs.get_file_info(selector):
+            if info.type != pafs.FileType.File or not is_temp_name(info.base_name):
+                continue
+            mtime = info.mtime.timestamp() if info.mtime is not None else 0.0
+            if mtime > cutoff:
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                self.fs.delete_file(info.path)
+                removed.append(info.path[len(self.base) :].lstrip("/"))
+        return sorted(removed)
+
+
+def is_temp_name(file_name: str) -> bool:
+    return _TEMP_NAME.fullmatch(file_name) is not None
+
+
+def sweep_orphans(lake: Lake, older_than_seconds: float = DEFAULT_ORPHAN_AGE_SECONDS) -> list[str]:
+    """Delete temporary files left by killed writers. See ``Lake.sweep_orphans``."""
+    return lake.sweep_orphans(older_than_seconds)
+
+
+def _fsync_path(path: str, *, directory: bool = False) -> None:
+    flags = os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0)
+    fd = os.open(path, flags)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,31 @@
+"""Whole small tables (customer pages, snapshots) written atomically as Parquet."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .store import Lake
+
+TABLE_ROW_GROUP_ROWS = 128 * 1024
+
+
+def write_table(
+    lake: Lake, rel: str, table: pa.Table, *, metadata: Mapping[str, str] | None = None
+) -> str:
+    """Write ``table`` to ``rel`` (see ``paths``) atomically; returns its URI."""
+    with lake.atomic_output(rel) as sink:
+        writer = pq.ParquetWriter(sink, table.schema, compression="zstd")
+        try:
+            writer.write_table(table, row_group_size=TABLE_ROW_GROUP_ROWS)
+            if metadata:
+                writer.add_key_value_metadata(dict(metadata))
+        finally:
+            writer.close()
+    return lake.uri(rel)
+
+
+def read_table(lake: Lake, rel: str) -> pa.Table:
+    return lake.parquet_file(rel).read()
