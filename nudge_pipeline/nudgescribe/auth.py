@@ -1,0 +1,128 @@
+"""Bearer tokens: login, proactive refresh, re-authenticate inside the grace window."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from . import quirks
+from .config import ClientConfig
+from .errors import AuthError, ContractViolationError, RequestError
+from .models import Record
+from .redaction import log, register_secret
+
+# (method, bearer token or None) -> parsed JSON body of the auth endpoint
+AuthCall = Callable[[str, str | None], Any]
+
+
+@dataclass(frozen=True)
+class Token:
+    value: str
+    obtained_at: float
+    expires_at: float | None
+
+    def refresh_due(self, now: float, margin: float) -> bool:
+        if self.expires_at is None:
+            return False
+        lifetime = max(self.expires_at - self.obtained_at, 0.0)
+        return now >= self.expires_at - min(margin, lifetime * 0.25)
+
+    def within_grace(self, now: float) -> bool:
+        # A second of slack: the server must still see us inside the window.
+        return self.expires_at is not None and now < (
+            self.expires_at + quirks.REAUTH_GRACE_SECONDS - 1.0
+        )
+
+
+def token_expiry(token: str, expires_in: float | None, now: float) -> float | None:
+    """exp from the JWT (signature not verified: we only schedule refreshes), else expires_in."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+        exp = claims.get("exp")
+        if isinstance(exp, int | float) and not isinstance(exp, bool):
+            return float(exp)
+    except jwt.PyJWTError:
+        pass
+    if expires_in is not None:
+        return now + expires_in
+    return None
+
+
+class TokenManager:
+    """Thread-safe holder of the current token; one refresh at a time."""
+
+    def __init__(self, config: ClientConfig, auth_call: AuthCall) -> None:
+        self._config = config
+        self._auth_call = auth_call
+        self._lock = threading.Lock()
+        self._token: Token | None = None
+        if config.token:
+            now = time.time()
+            self._token = Token(config.token, now, token_expiry(config.token, None, now))
+
+    @property
+    def can_login(self) -> bool:
+        return bool(self._config.api_key and self._config.api_secret)
+
+    def current(self) -> str:
+        with self._lock:
+            now = time.time()
+            if self._token is None:
+                self._token = self._login()
+            elif self.can_login and self._token.refresh_due(now, self._config.token_refresh_margin):
+                self._token = self._renew(self._token, now)
+            return self._token.value
+
+    def refresh_after_rejection(self, rejected: str) -> str:
+        """The server refused `rejected` as an auth failure: log in again (once per request)."""
+        with self._lock:
+            if self._token is not None and self._token.value != rejected:
+                return self._token.value  # another thread already replaced it
+            if not self.can_login:
+                raise AuthError(
+                    f"{quirks.AUTH_PATH}",
+                    None,
+                    "the configured token was rejected and no api_key/api_secret is set to "
+                    "log in again; supply a fresh NUDGESCRIBE_TOKEN",
+                )
+            log.info("token rejected by the server; logging in again")
+            self._token = self._login()
+            return self._token.value
+
+    def _renew(self, old: Token, now: float) -> Token:
+        if old.within_grace(now):
+            try:
+                token = self._obtain("GET", old.value)
+                log.debug("token re-authenticated before expiry")
+                return token
+            except (AuthError, RequestError) as exc:
+                log.info("re-authenticate refused (%s); logging in again", exc.status)
+        return self._login()
+
+    def _login(self) -> Token:
+        if not self.can_login:
+            raise AuthError(f"POST {quirks.AUTH_PATH}", None, "no api_key/api_secret configured")
+        token = self._obtain("POST", None)
+        log.debug("logged in")
+        return token
+
+    def _obtain(self, method: str, bearer: str | None) -> Token:
+        endpoint = f"{method} {quirks.AUTH_PATH}"
+        body = Record(self._auth_call(method, bearer), endpoint, "auth response")
+        value = body.opt_str("token") or body.opt_str("access_token")
+        if not value:
+            raise ContractViolationError(endpoint, 200, "auth response has no token")
+        register_secret(value)
+        expires_in = body.data.get("expires_in")
+        seconds = (
+            float(expires_in)
+            if isinstance(expires_in, int | float) and not isinstance(expires_in, bool)
+            else None
+        )
+        now = time.time()
+        return Token(value, now, token_expiry(value, seconds, now))

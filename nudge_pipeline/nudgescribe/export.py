@@ -1,0 +1,131 @@
+"""ExportJob: publish (or resume), poll messages/pages with backoff, report the files."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from . import quirks
+from .client import NudgescribeClient
+from .errors import ExportFailedError, ExportTimeoutError
+from .models import ExportResult, ExportStatus
+from .redaction import log
+
+_ACTIVE = frozenset({quirks.EXPORT_STATUS_PROCESSING, "queued", "running", "pending"})
+
+
+class ExportJob:
+    def __init__(
+        self,
+        client: NudgescribeClient,
+        campaign_id: str,
+        run_id: str,
+        *,
+        known_job_id: str | None = None,
+        on_job_id: Callable[[str], None] | None = None,
+        settle_seconds: float | None = None,
+        deadline_seconds: float | None = None,
+    ) -> None:
+        config = client.config
+        self.client = client
+        self.campaign_id = campaign_id
+        self.run_id = run_id
+        self.known_job_id = known_job_id
+        self.on_job_id = on_job_id
+        self.settle_seconds = config.settle_seconds if settle_seconds is None else settle_seconds
+        self.deadline_seconds = (
+            config.export_deadline_seconds if deadline_seconds is None else deadline_seconds
+        )
+        self.poll_initial = config.poll_initial
+        self.poll_factor = config.poll_factor
+        self.poll_max = config.poll_max
+        self.polls = 0
+        self.published = False
+
+    @property
+    def _label(self) -> str:
+        return f"campaign {self.campaign_id} run {self.run_id}"
+
+    def _status(self) -> ExportStatus:
+        self.polls += 1
+        status = self.client.export_status(self.campaign_id, self.run_id)
+        if status.status == quirks.EXPORT_STATUS_FAILED:
+            raise ExportFailedError(
+                f"POST {quirks.EXPORT_PAGES_PATH}",
+                200,
+                f"export of {self._label} failed on the server (job {status.job_id})",
+            )
+        return status
+
+    def _announce(self, job_id: str | None) -> None:
+        if job_id and self.on_job_id is not None:
+            self.on_job_id(job_id)
+
+    def run(self) -> ExportResult:
+        started = time.monotonic()
+        job_id = self.known_job_id
+        if job_id is not None:
+            log.info("%s: resuming export job %s", self._label, job_id)
+        else:
+            current = self.client.export_status(self.campaign_id, self.run_id)
+            self.polls += 1
+            if current.status == quirks.EXPORT_STATUS_COMPLETED:
+                log.info("%s: server already has a completed export; reusing it", self._label)
+                self._announce(current.job_id)
+                return ExportResult(current.job_id, current.num_files)
+            if (
+                current.status in _ACTIVE
+                and current.job_id
+                or (current.status is None and current.num_files > 0)
+            ):
+                log.info("%s: an export is already under way; adopting it", self._label)
+                job_id = current.job_id
+            else:
+                job_id = self.client.publish(self.campaign_id, self.run_id)
+                self.published = True
+            self._announce(job_id)
+        return self._poll(job_id, started)
+
+    def _poll(self, job_id: str | None, started: float) -> ExportResult:
+        deadline = started + self.deadline_seconds
+        delay = self.poll_initial
+        settled_count: int | None = None
+        settled_since = 0.0
+        while True:
+            wait = delay
+            if settled_count is not None:
+                # Status-less server: look again exactly when the settle window closes.
+                wait = max(settled_since + self.settle_seconds - time.monotonic(), 0.0)
+            if time.monotonic() + wait > deadline:
+                raise ExportTimeoutError(
+                    f"POST {quirks.EXPORT_PAGES_PATH}",
+                    None,
+                    f"export of {self._label} not complete after {self.deadline_seconds:.0f}s",
+                )
+            time.sleep(wait)
+            status = self._status()
+            now = time.monotonic()
+            if status.status == quirks.EXPORT_STATUS_COMPLETED:
+                return self._done(job_id, status)
+            if status.status not in _ACTIVE:
+                # No (known) status: complete once N > 0 stays unchanged for the window.
+                if status.num_files > 0 and status.num_files == settled_count:
+                    if now - settled_since >= self.settle_seconds:
+                        return self._done(job_id, status)
+                elif status.num_files > 0:
+                    settled_count, settled_since = status.num_files, now
+                else:
+                    settled_count = None
+            delay = min(delay * self.poll_factor, self.poll_max)
+
+    def _done(self, job_id: str | None, status: ExportStatus) -> ExportResult:
+        final_id = status.job_id or job_id
+        if job_id and status.job_id and status.job_id != job_id:
+            log.info("%s: server reports job %s (was %s)", self._label, status.job_id, job_id)
+        log.info(
+            "%s: export complete, %d file(s), %d pages poll(s)",
+            self._label,
+            status.num_files,
+            self.polls,
+        )
+        return ExportResult(final_id, status.num_files)
