@@ -1,0 +1,1 @@
+"""Assets: snapshots, the per-run message flow and customers."""

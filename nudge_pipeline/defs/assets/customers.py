@@ -1,0 +1,157 @@
+"""Customers, one partition per customer group: pages → Parquet → warehouse.
+
+The lake keeps extended_profile exactly as received (ciphertext included). Decrypted values
+go only to nudgescribe.customer_profile_values, and only when NUDGESCRIBE_PROFILE_KEY is set.
+"""
+
+import json
+from typing import Any
+
+import dagster as dg
+import pyarrow as pa
+
+from nudge_pipeline.defs import progress
+from nudge_pipeline.defs.assets.common import (
+    API_POOL,
+    BACKFILL_POLICY,
+    STRING,
+    column_schema,
+    fingerprint,
+    previous_metadata,
+)
+from nudge_pipeline.defs.assets.messages import PartitionFailures
+from nudge_pipeline.defs.assets.snapshots import customer_groups
+from nudge_pipeline.defs.partitions import customer_groups_partitions
+from nudge_pipeline.defs.resources import LakeResource, NudgescribeResource, WarehouseResource
+from nudge_pipeline.lake import Lake, customers_path, write_table
+from nudge_pipeline.lake.paths import customers_dir
+from nudge_pipeline.nudgescribe.models import Customer
+from nudge_pipeline.nudgescribe.profile import decrypt_profile
+
+CUSTOMER_COLUMNS = {
+    "customer_group_id": STRING,
+    "customer_id": STRING,
+    "account_id": STRING,
+    "workspace_id": STRING,
+    "extended_profile": STRING,
+    "created_at": STRING,
+    "updated_at": STRING,
+    "created_by": STRING,
+    "updated_by": STRING,
+}
+
+
+def customers_table(group_id: str, customers: list[Customer]) -> pa.Table:
+    columns: dict[str, list[Any]] = {name: [] for name in CUSTOMER_COLUMNS}
+    for c in customers:
+        columns["customer_group_id"].append(group_id)
+        columns["customer_id"].append(c.customer_id)
+        columns["account_id"].append(c.account_id)
+        columns["workspace_id"].append(c.workspace_id)
+        columns["extended_profile"].append(json.dumps(c.extended_profile, ensure_ascii=False))
+        for name in ("created_at", "updated_at", "created_by", "updated_by"):
+            columns[name].append(getattr(c, name))
+    return pa.table({n: pa.array(v, CUSTOMER_COLUMNS[n]) for n, v in columns.items()})
+
+
+def _as_text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def profile_values_table(
+    group_id: str, customers: list[Customer], key: str, field_types: dict[tuple[str, str], str]
+) -> pa.Table:
+    rows: dict[str, list[Any]] = {
+        "customer_group_id": [],
+        "customer_id": [],
+        "field_name": [],
+        "value": [],
+        "field_type": [],
+    }
+    for c in customers:
+        for name, value in decrypt_profile(c.extended_profile, key).items():
+            rows["customer_group_id"].append(group_id)
+            rows["customer_id"].append(c.customer_id)
+            rows["field_name"].append(name)
+            rows["value"].append(_as_text(value))
+            rows["field_type"].append(field_types.get((c.workspace_id or "", name)))
+    return pa.table({n: pa.array(v, STRING) for n, v in rows.items()})
+
+
+def _replace_lake_file(lake: Lake, group_id: str, pages: int, table: pa.Table) -> str:
+    rel = customers_path(group_id, 1 if pages else 0, max(pages, 1) if pages else 0)
+    write_table(lake, rel, table)
+    for stale in lake.list_files(customers_dir(group_id)):
+        if stale != rel:
+            lake.delete(stale)
+    return rel
+
+
+@dg.asset(
+    group_name="customers",
+    partitions_def=customer_groups_partitions,
+    backfill_policy=BACKFILL_POLICY,
+    pool=API_POOL,
+    deps=[customer_groups],
+    kinds={"api", "parquet", "sql"},
+)
+def customers(
+    context: dg.AssetExecutionContext,
+    nudgescribe: NudgescribeResource,
+    lake: LakeResource,
+    warehouse: WarehouseResource,
+) -> dg.MaterializeResult:
+    """The customers of each customer group, with their extended profile."""
+    the_lake = lake.lake()
+    failures = PartitionFailures(context)
+    key = nudgescribe.profile_key or None
+    schema = None
+    with nudgescribe.client() as client, warehouse.open() as wh:
+        field_types: dict[tuple[str, str], str] = {}
+        for group_id in context.partition_keys:
+            if failures.stop:
+                failures.by_key.setdefault(group_id, {"cause": "not attempted", "message": ""})
+                continue
+            try:
+                info = client.customer_page_info(group_id)
+                found = [c for _, page in client.iter_customer_pages(group_id) for c in page]
+                table = customers_table(group_id, found)
+                schema = column_schema(table)
+                digest = fingerprint(table) + (":decrypted" if key else ":as-received")
+                previous = previous_metadata(context, group_id)
+                old_rel = previous.get("lake_relpath")
+                metadata: dict[str, Any] = {
+                    "dagster/row_count": table.num_rows,
+                    "pages": info.pages,
+                    "content_sha256": digest,
+                    "profile_values_decrypted": bool(key),
+                }
+                if (
+                    previous.get("content_sha256") == digest
+                    and old_rel
+                    and the_lake.exists(str(old_rel))
+                ):
+                    context.log.info(f"customer group {group_id}: unchanged; nothing written")
+                    metadata.update(changed=False, lake_relpath=str(old_rel))
+                else:
+                    rel = _replace_lake_file(the_lake, group_id, info.pages, table)
+                    values = None
+                    if key:
+                        for workspace_id in {c.workspace_id for c in found if c.workspace_id}:
+                            if not any(w == workspace_id for w, _ in field_types):
+                                for f in client.list_profile_fields(workspace_id):
+                                    field_types[(workspace_id, f.field_name)] = f.field_type or ""
+                        values = profile_values_table(group_id, found, key, field_types)
+                    wh.replace_customers(group_id, table, values)
+                    metadata.update(changed=True, lake_relpath=rel)
+                metadata["lake_path"] = the_lake.uri(str(metadata["lake_relpath"]))
+                context.add_asset_metadata(metadata, partition_key=group_id)
+                progress.emit("customers_landed", key=group_id, rows=table.num_rows)
+            except Exception as exc:
+                failures.record(group_id, exc)
+    failures.raise_if_any()
+    return dg.MaterializeResult(
+        metadata={"dagster/column_schema": schema} if schema is not None else {}
+    )

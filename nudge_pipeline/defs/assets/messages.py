@@ -1,0 +1,498 @@
+"""Per campaign run: message_export (publish → poll), message_files (fetch → Parquet), messages.
+
+Every asset handles all partition keys of its run (backfills run several partitions per run).
+State passes between the steps through the lake: the export state store holds the job and
+its files, the Parquet footers hold what each file landed.
+
+A failing partition does not stop the others, unless the cause rules out all of them (quota,
+credentials, unreachable API). The step then fails, naming each failed partition and its
+cause in the failure metadata, which `sync` reads.
+"""
+
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import dagster as dg
+
+from nudge_pipeline.defs import progress
+from nudge_pipeline.defs.assets.common import API_POOL, BACKFILL_POLICY
+from nudge_pipeline.defs.assets.snapshots import campaign_runs
+from nudge_pipeline.defs.discovery import discover_runs
+from nudge_pipeline.defs.failures import GLOBAL_CAUSES, cause_of, describe
+from nudge_pipeline.defs.partitions import campaign_runs_partitions, parse_campaign_run_key
+from nudge_pipeline.defs.resources import LakeResource, NudgescribeResource, WarehouseResource
+from nudge_pipeline.lake import (
+    MESSAGE_SCHEMA,
+    ExportStateStore,
+    Lake,
+    MessageFileStats,
+    existing_message_file,
+    list_message_files,
+    message_dir,
+    prune_message_files,
+    write_message_file,
+)
+from nudge_pipeline.nudgescribe.export import ExportJob
+from nudge_pipeline.warehouse import MessageFileLoad
+
+GROUP = "messages"
+COMPLETED = "completed"
+FAILURES_KEY = "failed_partitions"
+
+CHECK_ROWS_MATCH = "rows_match_across_csv_parquet_table"
+CHECK_FILES_LANDED = "all_export_files_landed"
+CHECK_NO_DUPLICATES = "no_duplicate_file_row_keys"
+CHECK_KNOWN_CUSTOMERS = "customers_are_known"
+
+
+class PartitionFailures:
+    """Failures per partition key; knows when continuing is pointless."""
+
+    def __init__(self, context: dg.AssetExecutionContext) -> None:
+        self.context = context
+        self.by_key: dict[str, dict[str, str]] = {}
+        self.stop = False
+
+    def record(self, key: str, exc: BaseException) -> None:
+        cause = cause_of(exc)
+        self.by_key[key] = {"cause": cause, "message": describe(exc)}
+        self.context.log.error(f"{key}: {cause}: {describe(exc)}")
+        progress.emit("partition_failed", asset=self.context.asset_key.to_user_string(), key=key)
+        if cause in GLOBAL_CAUSES:
+            self.stop = True
+
+    def raise_if_any(self) -> None:
+        if not self.by_key:
+            return
+        lines = [f"{k}: {v['cause']}: {v['message']}" for k, v in self.by_key.items()]
+        raise dg.Failure(
+            description=f"{len(self.by_key)} partition(s) failed:\n" + "\n".join(lines),
+            metadata={FAILURES_KEY: dg.MetadataValue.json(self.by_key)},
+            allow_retries=False,
+        )
+
+
+def completed_export(
+    store: ExportStateStore, campaign_id: str, run_id: str
+) -> dict[str, Any] | None:
+    state = store.get(campaign_id, run_id)
+    if state and state.get("status") == COMPLETED and state.get("num_files") is not None:
+        return state
+    return None
+
+
+def _skip_metadata(reason: str) -> dict[str, Any]:
+    return {"skipped": True, "skipped_reason": reason, "dagster/row_count": 0}
+
+
+# ---------------------------------------------------------------------------- export
+
+
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=campaign_runs_partitions,
+    backfill_policy=BACKFILL_POLICY,
+    pool=API_POOL,
+    deps=[campaign_runs],
+    kinds={"api"},
+)
+def message_export(
+    context: dg.AssetExecutionContext, nudgescribe: NudgescribeResource, lake: LakeResource
+) -> dg.MaterializeResult:
+    """Publishes an eligible campaign run and polls until its CSV export is complete.
+
+    Only completed runs of campaigns at a stage listed in NUDGE_PUBLISH_STAGES (default
+    "Published") are published: publishing a "Ready to Publish" campaign sends it to its
+    customers. A run whose export completed before is reused, never published again.
+    """
+    store = ExportStateStore(lake.lake())
+    failures = PartitionFailures(context)
+    allowed = nudgescribe.allowed_stages()
+    keys = list(context.partition_keys)
+    with nudgescribe.client() as client:
+        try:
+            campaign_ids = {parse_campaign_run_key(k)[0] for k in keys}
+            campaigns = [c for c in client.list_campaigns() if c.campaign_id in campaign_ids]
+            known = {r.partition_key: r for r in discover_runs(client, campaigns, allowed)}
+        except Exception as exc:
+            for key in keys:
+                failures.record(key, exc)
+            failures.raise_if_any()
+        for key in keys:
+            if failures.stop:
+                failures.by_key.setdefault(key, {"cause": "not attempted", "message": ""})
+                continue
+            try:
+                metadata = _export_one(context, client, store, key, known.get(key), nudgescribe)
+                context.add_asset_metadata(metadata, partition_key=key)
+            except Exception as exc:
+                failures.record(key, exc)
+    failures.raise_if_any()
+    return dg.MaterializeResult()
+
+
+def _export_one(
+    context: dg.AssetExecutionContext,
+    client: Any,
+    store: ExportStateStore,
+    key: str,
+    discovered: Any,
+    nudgescribe: NudgescribeResource,
+) -> dict[str, Any]:
+    campaign_id, run_id = parse_campaign_run_key(key)
+    if discovered is None:
+        reason = "the run is no longer listed in the campaign's run history"
+        context.log.warning(f"{key}: not published: {reason}")
+        return _skip_metadata(reason)
+    if not discovered.eligibility.eligible:
+        context.log.warning(f"{key}: not published: {discovered.eligibility.reason}")
+        return _skip_metadata(discovered.eligibility.reason)
+    state = completed_export(store, campaign_id, run_id)
+    if state is not None:
+        context.log.info(f"{key}: reusing completed export {state.get('job_id')}")
+        reused = True
+        job_id, num_files = state.get("job_id"), int(state["num_files"])
+    else:
+        previous = store.get(campaign_id, run_id) or {}
+
+        def remember(job_id: str) -> None:
+            # Durable before polling: a crash from here on resumes this job, never re-publishes.
+            store.put(campaign_id, run_id, {"job_id": job_id, "status": "processing"})
+
+        job = ExportJob(
+            client,
+            campaign_id,
+            run_id,
+            known_job_id=previous.get("job_id"),
+            on_job_id=remember,
+            settle_seconds=nudgescribe.settle_seconds,
+        )
+        result = job.run()
+        reused = False
+        job_id, num_files = result.job_id, result.num_files
+        store.put(
+            campaign_id,
+            run_id,
+            {
+                "job_id": job_id,
+                "num_files": num_files,
+                "status": COMPLETED,
+                "completed_at": datetime.now(UTC).isoformat(),
+            },
+        )
+    progress.emit("export_ready", key=key, num_files=num_files, reused=reused)
+    return {
+        "skipped": False,
+        "job_id": job_id or "",
+        "num_files": num_files,
+        "reused_export": reused,
+        "dagster/row_count": discovered.run.message_count or 0,
+    }
+
+
+# ----------------------------------------------------------------------------- files
+
+
+@dataclass
+class _RunFiles:
+    key: str
+    campaign_id: str
+    run_id: str
+    job_id: str
+    num_files: int
+    landed: dict[int, MessageFileStats]
+    downloaded: int = 0
+
+
+def _land_file(client: Any, lake: Lake, run: _RunFiles, file_num: int) -> MessageFileStats:
+    def consume(stream: Any) -> MessageFileStats:
+        return write_message_file(lake, run.campaign_id, run.run_id, file_num, stream, run.job_id)
+
+    return client.download_export_file(run.campaign_id, run.run_id, file_num, consume=consume)
+
+
+def _already_landed(
+    lake: Lake, run: _RunFiles, file_num: int, recorded: dict[str, Any]
+) -> MessageFileStats | None:
+    stats = existing_message_file(lake, run.campaign_id, run.run_id, file_num)
+    if stats is None or stats.export_job_id != run.job_id:
+        return None
+    if recorded.get("row_count") != stats.row_count or recorded.get("sha256") != stats.sha256:
+        return None
+    return stats
+
+
+def _files_state(stats: dict[int, MessageFileStats]) -> dict[str, Any]:
+    return {
+        str(n): {"row_count": s.row_count, "sha256": s.sha256, "byte_count": s.byte_count}
+        for n, s in sorted(stats.items())
+    }
+
+
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=campaign_runs_partitions,
+    backfill_policy=BACKFILL_POLICY,
+    pool=API_POOL,
+    deps=[message_export],
+    kinds={"api", "parquet"},
+    check_specs=[dg.AssetCheckSpec(CHECK_FILES_LANDED, asset="message_files")],
+)
+def message_files(
+    context: dg.AssetExecutionContext, nudgescribe: NudgescribeResource, lake: LakeResource
+) -> dg.MaterializeResult:
+    """Fetches each CSV file of the export into one Parquet file in the lake.
+
+    Downloads run in parallel (at most NUDGE_PARALLEL_DOWNLOADS at a time). A file already in
+    the lake from the same export, with the row count and checksum recorded when it landed,
+    is not fetched again.
+    """
+    the_lake = lake.lake()
+    store = ExportStateStore(the_lake)
+    failures = PartitionFailures(context)
+    runs: list[_RunFiles] = []
+    todo: list[tuple[_RunFiles, int]] = []
+    for key in context.partition_keys:
+        campaign_id, run_id = parse_campaign_run_key(key)
+        state = completed_export(store, campaign_id, run_id)
+        if state is None:
+            reason = "no completed export (message_export skipped or has not run)"
+            context.log.warning(f"{key}: {reason}")
+            context.add_asset_metadata(_skip_metadata(reason), partition_key=key)
+            continue
+        run = _RunFiles(
+            key, campaign_id, run_id, str(state.get("job_id") or ""), int(state["num_files"]), {}
+        )
+        runs.append(run)
+        prune_message_files(the_lake, campaign_id, run_id, run.num_files)
+        recorded = state.get("files") or {}
+        for file_num in range(run.num_files):
+            stats = _already_landed(the_lake, run, file_num, recorded.get(str(file_num)) or {})
+            if stats is not None:
+                run.landed[file_num] = stats
+            else:
+                todo.append((run, file_num))
+    skipped_files = sum(len(r.landed) for r in runs)
+    progress.emit("files_planned", total=len(todo) + skipped_files, already=skipped_files)
+
+    lock = threading.Lock()
+    if todo:
+        with (
+            nudgescribe.client() as client,
+            ThreadPoolExecutor(
+                max_workers=max(1, nudgescribe.parallel_downloads), thread_name_prefix="fetch"
+            ) as pool,
+        ):
+            futures = {
+                pool.submit(_guarded, _land_file, client, the_lake, r, n, failures): (r, n)
+                for r, n in todo
+            }
+            for future in as_completed(futures):
+                run, file_num = futures[future]
+                try:
+                    stats = future.result()
+                except Exception as exc:
+                    with lock:
+                        if run.key not in failures.by_key:
+                            failures.record(run.key, exc)
+                    continue
+                if stats is None:  # not attempted: an earlier failure ruled it out
+                    continue
+                with lock:
+                    run.landed[file_num] = stats
+                    run.downloaded += 1
+                progress.emit("file_landed", key=run.key, rows=stats.row_count)
+
+    for run in runs:
+        if run.landed:
+            store.update(run.campaign_id, run.run_id, files=_files_state(run.landed))
+        if run.key in failures.by_key:
+            continue
+        rows = sum(s.row_count for s in run.landed.values())
+        context.add_asset_metadata(
+            {
+                "skipped": False,
+                "job_id": run.job_id,
+                "num_files": run.num_files,
+                "files_landed": len(run.landed),
+                "files_downloaded": run.downloaded,
+                "files_reused": len(run.landed) - run.downloaded,
+                "dagster/row_count": rows,
+                "lake_path": the_lake.uri(_run_dir(run)),
+            },
+            partition_key=run.key,
+        )
+    failures.raise_if_any()
+    return dg.MaterializeResult(
+        metadata={"dagster/column_schema": _message_column_schema()},
+        check_results=[_files_landed_check(the_lake, runs)],
+    )
+
+
+def _guarded(
+    land: Callable[[Any, Lake, _RunFiles, int], MessageFileStats],
+    client: Any,
+    lake: Lake,
+    run: _RunFiles,
+    file_num: int,
+    failures: PartitionFailures,
+) -> MessageFileStats | None:
+    if failures.stop or run.key in failures.by_key:
+        return None
+    return land(client, lake, run, file_num)
+
+
+def _run_dir(run: _RunFiles) -> str:
+    return message_dir(run.campaign_id, run.run_id)
+
+
+def _message_column_schema() -> dg.TableSchema:
+    return dg.TableSchema(
+        columns=[dg.TableColumn(name=f.name, type=str(f.type)) for f in MESSAGE_SCHEMA]
+    )
+
+
+def _files_landed_check(lake: Lake, runs: Sequence[_RunFiles]) -> dg.AssetCheckResult:
+    mismatched = {}
+    for run in runs:
+        landed = [n for n, _ in list_message_files(lake, run.campaign_id, run.run_id)]
+        if landed != list(range(run.num_files)):
+            mismatched[run.key] = {"num_files": run.num_files, "landed": len(landed)}
+    return dg.AssetCheckResult(
+        check_name=CHECK_FILES_LANDED,
+        passed=not mismatched,
+        metadata={"runs_checked": len(runs), "mismatched": dg.MetadataValue.json(mismatched)},
+        description="num_files reported by the export = Parquet files in the lake, per run",
+    )
+
+
+# -------------------------------------------------------------------------- messages
+
+
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=campaign_runs_partitions,
+    backfill_policy=BACKFILL_POLICY,
+    deps=[message_files],
+    kinds={"sql"},
+    check_specs=[
+        dg.AssetCheckSpec(CHECK_ROWS_MATCH, asset="messages"),
+        dg.AssetCheckSpec(CHECK_NO_DUPLICATES, asset="messages"),
+        dg.AssetCheckSpec(CHECK_KNOWN_CUSTOMERS, asset="messages"),
+    ],
+)
+def messages(
+    context: dg.AssetExecutionContext, lake: LakeResource, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    """Replaces each campaign run's rows in nudgescribe.messages and message_files atomically."""
+    the_lake = lake.lake()
+    store = ExportStateStore(the_lake)
+    failures = PartitionFailures(context)
+    counts: dict[str, dict[str, int]] = {}
+    with warehouse.open() as wh:
+        for key in context.partition_keys:
+            campaign_id, run_id = parse_campaign_run_key(key)
+            state = completed_export(store, campaign_id, run_id)
+            if state is None:
+                reason = "no completed export (message_export skipped or has not run)"
+                context.add_asset_metadata(_skip_metadata(reason), partition_key=key)
+                continue
+            try:
+                counts[key] = _load_one(context, wh, the_lake, key, state)
+            except Exception as exc:
+                failures.record(key, exc)
+        failures.raise_if_any()
+        checks = _message_checks(wh, counts)
+    return dg.MaterializeResult(check_results=checks)
+
+
+def _load_one(
+    context: dg.AssetExecutionContext, wh: Any, lake: Lake, key: str, state: dict[str, Any]
+) -> dict[str, int]:
+    campaign_id, run_id = parse_campaign_run_key(key)
+    num_files = int(state["num_files"])
+    loads: list[MessageFileLoad] = []
+    csv_rows = parquet_rows = 0
+    fetched_at = datetime.now(UTC)
+    for file_num in range(num_files):
+        stats = existing_message_file(lake, campaign_id, run_id, file_num)
+        if stats is None:
+            raise FileNotFoundError(f"{key}: export file {file_num} is not in the lake")
+        csv_rows += stats.row_count
+        parquet_rows += lake.parquet_file(stats.lake_path).metadata.num_rows
+        loads.append(
+            MessageFileLoad(
+                file_num=file_num,
+                # Local lakes are loaded by path; object stores through the lake's filesystem.
+                lake_path=stats.uri if lake.is_local else lake.fs_path(stats.lake_path),
+                row_count=stats.row_count,
+                byte_count=stats.byte_count,
+                sha256=stats.sha256,
+                export_job_id=stats.export_job_id,
+                fetched_at=fetched_at,
+            )
+        )
+    filesystem = None if lake.is_local else lake.fs
+    rows = wh.replace_messages(campaign_id, run_id, loads, filesystem=filesystem)
+    progress.emit("run_loaded", key=key, rows=rows)
+    context.add_asset_metadata(
+        {
+            "skipped": False,
+            "dagster/row_count": rows,
+            "num_files": num_files,
+            "job_id": str(state.get("job_id") or ""),
+            "warehouse_table": "nudgescribe.messages",
+        },
+        partition_key=key,
+    )
+    return {"csv_rows": csv_rows, "parquet_rows": parquet_rows, "table_rows": rows}
+
+
+def _message_checks(wh: Any, counts: dict[str, dict[str, int]]) -> list[dg.AssetCheckResult]:
+    mismatched: dict[str, Any] = {}
+    duplicated: dict[str, int] = {}
+    unknown: dict[str, int] = {}
+    for key, c in counts.items():
+        campaign_id, run_id = parse_campaign_run_key(key)
+        in_table = wh.message_count(campaign_id, run_id)
+        if not (c["csv_rows"] == c["parquet_rows"] == in_table):
+            mismatched[key] = {**c, "table_rows": in_table}
+        dupes = wh.duplicate_message_keys(campaign_id, run_id)
+        if dupes:
+            duplicated[key] = dupes
+        strangers = wh.unknown_customer_messages(campaign_id, run_id)
+        if strangers:
+            unknown[key] = strangers
+    checked = {"runs_checked": len(counts)}
+    return [
+        dg.AssetCheckResult(
+            check_name=CHECK_ROWS_MATCH,
+            passed=not mismatched,
+            metadata={**checked, "mismatched": dg.MetadataValue.json(mismatched)},
+            description="rows in the CSV = rows in the Parquet = rows in the table, per run",
+        ),
+        dg.AssetCheckResult(
+            check_name=CHECK_NO_DUPLICATES,
+            passed=not duplicated,
+            metadata={**checked, "duplicated_keys": dg.MetadataValue.json(duplicated)},
+            description="no (file_num, row_num) appears twice in a run",
+        ),
+        dg.AssetCheckResult(
+            check_name=CHECK_KNOWN_CUSTOMERS,
+            passed=not unknown,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={
+                **checked,
+                "unknown_customer_messages": sum(unknown.values()),
+                "by_run": dg.MetadataValue.json(unknown),
+            },
+            description="every message's customer is a customer of the campaign's group",
+        ),
+    ]
+
+
+MESSAGE_ASSETS = [message_export, message_files, messages]

@@ -1,0 +1,169 @@
+"""Snapshot assets: campaigns, campaign_runs, customer_groups, customer_profile_fields.
+
+Each lands one Parquet file per sync in the lake and replaces its warehouse table. When the
+content has not changed since the last materialization, nothing is written.
+"""
+
+from datetime import UTC, datetime
+
+import dagster as dg
+import pyarrow as pa
+
+from nudge_pipeline.defs.assets.common import (
+    API_POOL,
+    STRING,
+    column_schema,
+    fingerprint,
+    previous_metadata,
+    records_table,
+)
+from nudge_pipeline.defs.discovery import workspace_ids
+from nudge_pipeline.defs.resources import LakeResource, NudgescribeResource, WarehouseResource
+from nudge_pipeline.lake import snapshot_path, write_table
+
+GROUP = "snapshots"
+
+CAMPAIGN_COLUMNS = {
+    "campaign_id": STRING,
+    "workspace_id": STRING,
+    "workspace_name": STRING,
+    "campaign_name": STRING,
+    "customer_group_id": STRING,
+    "status": STRING,
+    "stage": STRING,
+    "start_date": STRING,
+    "end_date": STRING,
+    "created_at": STRING,
+    "updated_at": STRING,
+}
+RUN_COLUMNS = {
+    "campaign_id": STRING,
+    "run_id": STRING,
+    "run_number": pa.int32(),
+    "status": STRING,
+    "started_at": STRING,
+    "completed_at": STRING,
+    "message_count": pa.int64(),
+}
+GROUP_COLUMNS = {
+    "customer_group_id": STRING,
+    "account_id": STRING,
+    "workspace_id": STRING,
+    "group_name": STRING,
+    "created_at": STRING,
+    "updated_at": STRING,
+    "created_by": STRING,
+    "updated_by": STRING,
+}
+FIELD_COLUMNS = {
+    "field_id": STRING,
+    "workspace_id": STRING,
+    "field_name": STRING,
+    "field_type": STRING,
+    "is_custom": pa.bool_(),
+    "created_at": STRING,
+    "updated_at": STRING,
+}
+
+
+def land_snapshot(
+    context: dg.AssetExecutionContext,
+    name: str,
+    table: pa.Table,
+    lake_resource: LakeResource,
+    warehouse_resource: WarehouseResource,
+) -> dg.MaterializeResult:
+    lake = lake_resource.lake()
+    digest = fingerprint(table)
+    previous = previous_metadata(context)
+    old_rel = previous.get("lake_relpath")
+    base = {
+        "dagster/row_count": table.num_rows,
+        "dagster/column_schema": column_schema(table),
+        "content_sha256": digest,
+        "warehouse_table": f"nudgescribe.{name}",
+    }
+    if previous.get("content_sha256") == digest and old_rel and lake.exists(str(old_rel)):
+        context.log.info(f"{name}: unchanged since the last sync; nothing written")
+        return dg.MaterializeResult(
+            metadata={
+                **base,
+                "changed": False,
+                "lake_relpath": str(old_rel),
+                "lake_path": lake.uri(str(old_rel)),
+            }
+        )
+    sync_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    rel = snapshot_path(name, sync_id)
+    write_table(lake, rel, table)
+    with warehouse_resource.open() as warehouse:
+        loaded = warehouse.replace_snapshot(name, table)
+    context.log.info(f"{name}: {loaded} rows landed at {lake.uri(rel)}")
+    return dg.MaterializeResult(
+        metadata={**base, "changed": True, "lake_relpath": rel, "lake_path": lake.uri(rel)}
+    )
+
+
+@dg.asset(group_name=GROUP, pool=API_POOL, kinds={"parquet", "sql"})
+def campaigns(
+    context: dg.AssetExecutionContext,
+    nudgescribe: NudgescribeResource,
+    lake: LakeResource,
+    warehouse: WarehouseResource,
+) -> dg.MaterializeResult:
+    """Every campaign of the account, with its workspace, stage and status."""
+    with nudgescribe.client() as client:
+        found = client.list_campaigns()
+    return land_snapshot(
+        context, "campaigns", records_table(found, CAMPAIGN_COLUMNS), lake, warehouse
+    )
+
+
+@dg.asset(group_name=GROUP, pool=API_POOL, deps=[campaigns], kinds={"parquet", "sql"})
+def campaign_runs(
+    context: dg.AssetExecutionContext,
+    nudgescribe: NudgescribeResource,
+    lake: LakeResource,
+    warehouse: WarehouseResource,
+) -> dg.MaterializeResult:
+    """The run history (first generation and reruns) of every campaign."""
+    with nudgescribe.client() as client:
+        runs = [run for c in client.list_campaigns() for run in client.list_runs(c.campaign_id)]
+    return land_snapshot(
+        context, "campaign_runs", records_table(runs, RUN_COLUMNS), lake, warehouse
+    )
+
+
+@dg.asset(group_name=GROUP, pool=API_POOL, deps=[campaigns], kinds={"parquet", "sql"})
+def customer_groups(
+    context: dg.AssetExecutionContext,
+    nudgescribe: NudgescribeResource,
+    lake: LakeResource,
+    warehouse: WarehouseResource,
+) -> dg.MaterializeResult:
+    """The customer groups of every workspace that holds campaigns."""
+    with nudgescribe.client() as client:
+        spaces = workspace_ids(client.list_campaigns())
+        groups = [g for w in spaces for g in client.list_customer_groups(w)]
+    return land_snapshot(
+        context, "customer_groups", records_table(groups, GROUP_COLUMNS), lake, warehouse
+    )
+
+
+@dg.asset(group_name=GROUP, pool=API_POOL, deps=[campaigns], kinds={"parquet", "sql"})
+def customer_profile_fields(
+    context: dg.AssetExecutionContext,
+    nudgescribe: NudgescribeResource,
+    lake: LakeResource,
+    warehouse: WarehouseResource,
+) -> dg.MaterializeResult:
+    """The customer profile fields (name and type) of every workspace."""
+    with nudgescribe.client() as client:
+        spaces = workspace_ids(client.list_campaigns())
+        fields = [f for w in spaces for f in client.list_profile_fields(w)]
+    return land_snapshot(
+        context, "customer_profile_fields", records_table(fields, FIELD_COLUMNS), lake, warehouse
+    )
+
+
+SNAPSHOT_ASSETS = [campaigns, campaign_runs, customer_groups, customer_profile_fields]

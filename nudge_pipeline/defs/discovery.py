@@ -1,0 +1,105 @@
+"""Discovery: campaigns, their run history and customer groups, with each run's eligibility.
+
+Shared by the discovery sensor and `nudge-pipeline sync`, so both decide the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from nudge_pipeline.defs.eligibility import COMPLETED, Eligibility, publish_eligibility
+from nudge_pipeline.defs.partitions import PartitionKeyError, campaign_run_key, customer_group_key
+from nudge_pipeline.nudgescribe.client import NudgescribeClient
+from nudge_pipeline.nudgescribe.models import Campaign, CampaignRun, CustomerGroup
+
+
+@dataclass(frozen=True)
+class DiscoveredRun:
+    campaign: Campaign
+    run: CampaignRun
+    eligibility: Eligibility
+    partition_key: str | None  # None when an id cannot be a partition key
+    key_error: str | None = None
+
+    @property
+    def completed(self) -> bool:
+        return (self.run.status or "").strip().casefold() == COMPLETED
+
+
+@dataclass
+class Discovery:
+    campaigns: list[Campaign]
+    runs: list[DiscoveredRun]
+    customer_groups: list[CustomerGroup]
+    rejected_groups: list[str] = field(default_factory=list)
+
+    @property
+    def completed_runs(self) -> list[DiscoveredRun]:
+        return [r for r in self.runs if r.completed]
+
+    @property
+    def run_partition_keys(self) -> list[str]:
+        return [r.partition_key for r in self.completed_runs if r.partition_key]
+
+    @property
+    def eligible_partition_keys(self) -> list[str]:
+        return [
+            r.partition_key
+            for r in self.completed_runs
+            if r.partition_key and r.eligibility.eligible
+        ]
+
+    @property
+    def rejected_runs(self) -> list[DiscoveredRun]:
+        return [r for r in self.completed_runs if r.key_error]
+
+    @property
+    def group_partition_keys(self) -> list[str]:
+        return [g.customer_group_id for g in self.customer_groups]
+
+
+def workspace_ids(campaigns: Iterable[Campaign]) -> list[str]:
+    return list(dict.fromkeys(c.workspace_id for c in campaigns if c.workspace_id))
+
+
+def discover_runs(
+    client: NudgescribeClient, campaigns: Sequence[Campaign], allowed_stages: Sequence[str]
+) -> list[DiscoveredRun]:
+    found: list[DiscoveredRun] = []
+    for campaign in campaigns:
+        for run in client.list_runs(campaign.campaign_id):
+            eligibility = publish_eligibility(run.status, campaign.stage, allowed_stages)
+            try:
+                key: str | None = campaign_run_key(campaign.campaign_id, run.run_id)
+                error = None
+            except PartitionKeyError as exc:
+                key, error = None, str(exc)
+            found.append(DiscoveredRun(campaign, run, eligibility, key, error))
+    return found
+
+
+def discover(
+    client: NudgescribeClient,
+    allowed_stages: Sequence[str],
+    campaign_ids: Sequence[str] | None = None,
+) -> Discovery:
+    campaigns = client.list_campaigns()
+    if campaign_ids:
+        wanted = set(campaign_ids)
+        campaigns = [c for c in campaigns if c.campaign_id in wanted]
+    runs = discover_runs(client, campaigns, allowed_stages)
+    groups: list[CustomerGroup] = []
+    rejected: list[str] = []
+    referenced = {c.customer_group_id for c in campaigns if c.customer_group_id}
+    for workspace_id in workspace_ids(campaigns):
+        for group in client.list_customer_groups(workspace_id):
+            if campaign_ids and group.customer_group_id not in referenced:
+                continue
+            try:
+                customer_group_key(group.customer_group_id)
+            except PartitionKeyError as exc:
+                rejected.append(str(exc))
+                continue
+            groups.append(group)
+    return Discovery(campaigns, runs, groups, rejected)
