@@ -1,0 +1,102 @@
+"""HS256 JWTs and the header checks, in the documented order: api_code, JWT, api_access."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from fastapi import Request
+
+from nudge_pipeline.simulator import errors
+from nudge_pipeline.simulator.data import Account
+from nudge_pipeline.simulator.errors import ApiError
+from nudge_pipeline.simulator.state import SimState
+
+REAUTH_GRACE_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class Principal:
+    account: Account
+    claims: dict[str, Any]
+
+
+def issue_token(account: Account, ttl: float) -> str:
+    claims = {
+        "user_id": account.user_id,
+        "account_id": account.account_id,
+        "role_code": account.role_code,
+        "iat": int(time.time()),
+        "exp": int(time.time() + ttl),
+    }
+    return jwt.encode(claims, account.token_secret, algorithm="HS256")
+
+
+def token_response(account: Account, ttl: float) -> dict[str, Any]:
+    return {"token": issue_token(account, ttl), "expires_in": int(ttl)}
+
+
+def _auth_failure(state: SimState, message: str) -> ApiError:
+    return ApiError(state.config.auth_failure_status, message)
+
+
+def _auth_context(state: SimState, request: Request) -> dict[str, Any]:
+    raw = request.headers.get("x-auth-context")
+    try:
+        context = json.loads(raw) if raw else None
+    except ValueError:
+        context = None
+    if not isinstance(context, dict) or context.get("api_code") != state.world.api_code:
+        raise _auth_failure(state, errors.UNAUTHORIZED)
+    return context
+
+
+def check_api_code(state: SimState, request: Request) -> dict[str, Any]:
+    return _auth_context(state, request)
+
+
+def _decode(state: SimState, token: str, *, grace: float) -> tuple[Account, dict[str, Any]]:
+    try:
+        unverified = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        raise _auth_failure(state, errors.INVALID_TOKEN) from None
+    account = state.world.account(str(unverified.get("account_id", "")))
+    if account is None:
+        raise _auth_failure(state, errors.INVALID_TOKEN)
+    try:
+        claims = jwt.decode(
+            token,
+            account.token_secret,
+            algorithms=["HS256"],
+            leeway=grace,
+            options={"require": ["exp", "account_id", "user_id", "role_code"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise _auth_failure(state, errors.JWT_EXPIRED) from None
+    except jwt.PyJWTError:
+        raise _auth_failure(state, errors.INVALID_TOKEN) from None
+    return account, claims
+
+
+def authenticate(state: SimState, request: Request, *, grace: float = 0.0) -> Principal:
+    context = _auth_context(state, request)
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _auth_failure(state, errors.AUTH_ERROR)
+    account, claims = _decode(state, token.strip(), grace=grace)
+    if context.get("api_access") is not True:
+        raise _auth_failure(state, errors.UNAUTHORIZED)
+    if not request.headers.get("x-ip"):
+        raise _auth_failure(state, errors.AUTH_ERROR)
+    api_key = request.headers.get("x-api-key")
+    if api_key is not None and api_key != account.api_key:
+        raise _auth_failure(state, errors.UNAUTHORIZED)
+    return Principal(account, claims)
+
+
+def authenticate_for_reauth(state: SimState, request: Request) -> Principal:
+    return authenticate(state, request, grace=REAUTH_GRACE_SECONDS)
