@@ -137,7 +137,7 @@ class _RetryAfterOrJitter(tenacity.wait.wait_base):
     def __init__(self, config: ClientConfig) -> None:
         self._cap = config.retry_after_cap
         self._jitter = tenacity.wait_exponential_jitter(
-            initial=config.backoff_initial, max=config.backoff_max, jitter=config.backoff_initial
+            multiplier=config.backoff_initial, max=config.backoff_max, jitter=config.backoff_initial
         )
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> float:
