@@ -126,6 +126,7 @@ class Warehouse:
         keys = {"campaign_id": campaign_id, "run_id": run_id}
         constants = {**keys, "loaded_at": datetime.now(UTC)}
         with self._write() as conn:
+            self._lock_partition(conn, "messages", campaign_id, run_id)
             for spec in (MESSAGES, MESSAGE_FILES):
                 conn.execute(
                     text(
@@ -159,6 +160,7 @@ class Warehouse:
             raise InputError(f"{table_name!r} is not a snapshot table")
         data = conform(rows, spec, {"synced_at": synced_at or datetime.now(UTC)})
         with self._write() as conn:
+            self._lock_partition(conn, spec.name)
             conn.execute(text(f"DELETE FROM {spec.qualified_name}"))
             return self._insert(conn, spec, data, {})
 
@@ -183,6 +185,7 @@ class Warehouse:
             values = conform(profile_values, CUSTOMER_PROFILE_VALUES, group)
             _check_single_group(values, customer_group_id, CUSTOMER_PROFILE_VALUES)
         with self._write() as conn:
+            self._lock_partition(conn, "customers", customer_group_id)
             for spec in (CUSTOMER_PROFILE_VALUES, CUSTOMERS):
                 conn.execute(
                     text(
@@ -195,6 +198,19 @@ class Warehouse:
             if values is not None:
                 self._insert(conn, CUSTOMER_PROFILE_VALUES, values, {})
         return count
+
+    def _lock_partition(self, conn: Connection, *key: str) -> None:
+        """Queue concurrent replaces of one partition on PostgreSQL.
+
+        Without it the second of two concurrent replaces would not see (and so not delete)
+        the rows the first inserted, and fail on the primary key. DuckDB writers already
+        queue on the file lock; SQLite locks the whole database.
+        """
+        if self.dialect == "postgresql":
+            conn.execute(
+                text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                {"key": "\x1f".join(key)},
+            )
 
     def _insert(
         self, conn: Connection, spec: TableSpec, data: pa.Table, constants: Mapping[str, Any]

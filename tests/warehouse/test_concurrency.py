@@ -92,3 +92,24 @@ def test_writer_lock_timeout_is_reported(duckdb_url: str, tmp_path: Path) -> Non
         with exclusive_file_lock(lock, timeout=1), pytest.raises(LockTimeoutError):
             wh.replace_messages("c", "r", loads)
         assert wh.replace_messages("c", "r", loads) == 10
+
+
+def test_concurrent_replaces_of_one_run_both_succeed(warehouse: Warehouse, tmp_path: Path) -> None:
+    """Two loads of the same partition at once (a sensor run and a manual sync, say)."""
+    loads = write_message_files(tmp_path, "c", "r", files=2, rows_per_file=5_000)
+    failures: list[BaseException] = []
+
+    def load() -> None:
+        try:
+            for _ in range(3):
+                warehouse.replace_messages("c", "r", loads)
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=load) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures, failures
+    assert warehouse.message_count("c", "r") == 10_000
