@@ -39,18 +39,39 @@ class Token:
         )
 
 
-def token_expiry(token: str, expires_in: float | None, now: float) -> float | None:
-    """exp from the JWT (signature not verified: we only schedule refreshes), else expires_in."""
+def _number(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def _claims(token: str) -> dict[str, Any]:
     try:
         claims = jwt.decode(token, options={"verify_signature": False})
-        exp = claims.get("exp")
-        if isinstance(exp, int | float) and not isinstance(exp, bool):
-            return float(exp)
     except jwt.PyJWTError:
-        pass
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def supplied_token_expiry(token: str) -> float | None:
+    """A token handed in by the user may be old: only its absolute exp says anything."""
+    return _number(_claims(token).get("exp"))
+
+
+def token_expiry(token: str, expires_in: float | None, now: float) -> float | None:
+    """When the token expires, on the local clock.
+
+    The JWT is decoded without verifying its signature: it only schedules refreshes.
+    Lifetime (exp - iat) is applied to the local clock, so a skewed server clock cannot
+    make every fresh token look expired.
+    """
+    claims = _claims(token)
+    exp, iat = _number(claims.get("exp")), _number(claims.get("iat"))
+    if exp is not None and iat is not None and exp > iat:
+        return now + (exp - iat)
     if expires_in is not None:
         return now + expires_in
-    return None
+    return exp
 
 
 class TokenManager:
@@ -63,7 +84,7 @@ class TokenManager:
         self._token: Token | None = None
         if config.token:
             now = time.time()
-            self._token = Token(config.token, now, token_expiry(config.token, None, now))
+            self._token = Token(config.token, now, supplied_token_expiry(config.token))
 
     @property
     def can_login(self) -> bool:
