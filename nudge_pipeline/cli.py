@@ -1,15 +1,63 @@
 """The `nudge-pipeline` command."""
 
+from typing import Annotated
+
 import typer
 
 app = typer.Typer(help="Land Nudgescribe data as Parquet files and warehouse tables.")
 
 
 @app.command()
-def demo() -> None:
-    """Run the pipeline against the bundled simulator."""
-    typer.echo("The pipeline is not built yet: `nudge-pipeline demo` arrives with `sync`.")
-    raise typer.Exit(code=1)
+def sync(
+    campaign: Annotated[
+        list[str] | None,
+        typer.Option("--campaign", help="Only this campaign id (repeatable). Default: all."),
+    ] = None,
+    lake_root: Annotated[
+        str | None, typer.Option(help="Lake root [env NUDGE_LAKE_ROOT; default data/lake]")
+    ] = None,
+    warehouse_url: Annotated[
+        str | None,
+        typer.Option(
+            help="SQLAlchemy URL [env NUDGE_WAREHOUSE_URL; default duckdb:///data/warehouse.duckdb]"
+        ),
+    ] = None,
+    dagster_home: Annotated[
+        str | None,
+        typer.Option(help="Dagster instance folder [env DAGSTER_HOME; default dagster_home]"),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show library logs.")] = False,
+) -> None:
+    """Discover campaign runs, register them in Dagster and materialize what is new."""
+    from rich.console import Console
+
+    from nudge_pipeline.sync import prepare_environment, quiet_libraries, run_sync_command
+
+    quiet_libraries(verbose)
+    prepare_environment(lake_root, warehouse_url, dagster_home)
+    console = Console()
+    report = run_sync_command(campaign or [], console)
+    _exit_on_failures(report)
+
+
+@app.command()
+def demo(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    """Start the seeded simulator, sync it into data/lake and data/warehouse.duckdb."""
+    from rich.console import Console
+
+    from nudge_pipeline.sync import quiet_libraries, run_demo
+
+    quiet_libraries(verbose)
+    report = run_demo(Console())
+    _exit_on_failures(report)
+
+
+def _exit_on_failures(report: object) -> None:
+    lines = report.failure_lines()  # type: ignore[attr-defined]
+    for line in lines:
+        typer.echo(f"error: {line}", err=True)
+    if lines:
+        raise typer.Exit(code=1)
 
 
 @app.command()

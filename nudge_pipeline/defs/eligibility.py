@@ -37,10 +37,10 @@ def publish_eligibility(
 ) -> Eligibility:
     allowed = tuple(allowed_stages)
     if _norm(run_status) != COMPLETED:
-        return Eligibility(False, f"run status is {run_status!r}, not 'completed'")
+        return Eligibility(False, f"run status {run_status!r}, not 'completed'")
     if _norm(campaign_stage) not in {_norm(s) for s in allowed}:
         return Eligibility(
             False,
-            f"campaign stage {campaign_stage!r} is not in NUDGE_PUBLISH_STAGES {list(allowed)}",
+            f"stage {campaign_stage!r} not in NUDGE_PUBLISH_STAGES ({', '.join(allowed)})",
         )
     return Eligibility(True, f"completed run of a campaign at stage {campaign_stage!r}")

@@ -1,0 +1,330 @@
+"""The sync engine behind `nudge-pipeline sync`: discovery, partitions, then Dagster runs.
+
+Everything is executed through Dagster on the DAGSTER_HOME instance, in this process, so the
+runs, partitions and materializations show in the UI exactly as if the sensor had started
+them. Several partitions go into each run (as in backfills) to amortise run start-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import dagster as dg
+
+from nudge_pipeline.defs import build_defs, progress
+from nudge_pipeline.defs.assets.common import MAX_PARTITIONS_PER_RUN
+from nudge_pipeline.defs.assets.messages import FAILURES_KEY
+from nudge_pipeline.defs.discovery import Discovery, discover
+from nudge_pipeline.defs.failures import GLOBAL_CAUSES, cause_of, describe
+from nudge_pipeline.defs.jobs import campaign_run_job, customers_job, snapshots_job
+from nudge_pipeline.defs.partitions import CAMPAIGN_RUNS, CUSTOMER_GROUPS
+from nudge_pipeline.defs.resources import NudgescribeResource, resources_from_env
+from nudge_pipeline.defs.schedules import range_tags
+
+QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+NOT_ATTEMPTED = "not attempted"
+
+
+@dataclass
+class RunOutcome:
+    key: str
+    campaign_id: str
+    run_id: str
+    campaign_name: str
+    stage: str
+    state: str  # landed | up to date | skipped | failed | not attempted
+    rows: int = 0
+    files: int = 0
+    reason: str = ""
+
+
+@dataclass
+class Failure:
+    cause: str
+    subject: str
+    message: str
+
+
+@dataclass
+class SyncReport:
+    runs: list[RunOutcome] = field(default_factory=list)
+    snapshots: dict[str, int] = field(default_factory=dict)
+    customer_groups: int = 0
+    customers: int = 0
+    failures: list[Failure] = field(default_factory=list)
+    dagster_run_ids: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def failure_lines(self) -> list[str]:
+        """One line per cause: the cause, how many items, the first message."""
+        by_cause: dict[str, list[Failure]] = {}
+        for failure in self.failures:
+            by_cause.setdefault(failure.cause, []).append(failure)
+        lines = []
+        for cause, items in by_cause.items():
+            subjects = ", ".join(f.subject for f in items[:3]) + (" …" if len(items) > 3 else "")
+            lines.append(f"{cause} ({len(items)}: {subjects}): {items[0].message}")
+        return lines
+
+
+Listener = Callable[[str, dict[str, Any]], None]
+
+
+def _emit(listener: Listener | None, event: str, **data: Any) -> None:
+    if listener is not None:
+        listener(event, data)
+
+
+def consecutive_chunks(keys: Sequence[str], order: Sequence[str], size: int) -> list[list[str]]:
+    """Split `keys` into runs of partitions that are adjacent in `order` (a range per run)."""
+    position = {k: i for i, k in enumerate(order)}
+    ranked = sorted((position[k], k) for k in keys if k in position)
+    chunks: list[list[str]] = []
+    last = None
+    for index, key in ranked:
+        if chunks and last is not None and index == last + 1 and len(chunks[-1]) < size:
+            chunks[-1].append(key)
+        else:
+            chunks.append([key])
+        last = index
+    return chunks
+
+
+class SyncEngine:
+    def __init__(
+        self,
+        instance: dg.DagsterInstance,
+        campaign_ids: Sequence[str] = (),
+        listener: Listener | None = None,
+        max_partitions_per_run: int = MAX_PARTITIONS_PER_RUN,
+    ) -> None:
+        self.instance = instance
+        self.campaign_ids = list(campaign_ids)
+        self.listener = listener
+        self.batch = max_partitions_per_run
+        self.resources = resources_from_env()
+        self.defs = build_defs(self.resources)
+        self.report = SyncReport()
+        self.stopped_by: str | None = None
+
+    # -- steps --------------------------------------------------------------------------
+
+    def run(self) -> SyncReport:
+        progress.set_listener(self.listener)
+        try:
+            found = self._discover()
+            if found is None:
+                return self.report
+            self._register(found)
+            self._snapshots()
+            self._customers(found)
+            self._campaign_runs(found)
+        finally:
+            progress.set_listener(None)
+        return self.report
+
+    def _fail(self, cause: str, subject: str, message: str) -> None:
+        self.report.failures.append(Failure(cause, subject, message))
+        if cause in GLOBAL_CAUSES and self.stopped_by is None:
+            self.stopped_by = cause
+
+    def _discover(self) -> Discovery | None:
+        _emit(self.listener, "phase", name="discovery")
+        resource: NudgescribeResource = self.resources["nudgescribe"]
+        try:
+            api = resource.process_config_and_initialize()
+            with api.client() as client:
+                found = discover(client, api.allowed_stages(), self.campaign_ids or None)
+        except Exception as exc:
+            self._fail(cause_of(exc), "discovery", describe(exc))
+            return None
+        missing = set(self.campaign_ids) - {c.campaign_id for c in found.campaigns}
+        for campaign_id in sorted(missing):
+            self._fail("not found", f"campaign {campaign_id}", "no such campaign in the account")
+        for run in found.rejected_runs:
+            self._fail("unusable id", f"campaign {run.campaign.campaign_id}", str(run.key_error))
+        for problem in found.rejected_groups:
+            self._fail("unusable id", "customer group", problem)
+        return found
+
+    def _register(self, found: Discovery) -> None:
+        for name, keys in (
+            (CAMPAIGN_RUNS, found.run_partition_keys),
+            (CUSTOMER_GROUPS, found.group_partition_keys),
+        ):
+            known = set(self.instance.get_dynamic_partitions(name))
+            new = [k for k in dict.fromkeys(keys) if k not in known]
+            if new:
+                self.instance.add_dynamic_partitions(name, new)
+            _emit(self.listener, "partitions_registered", name=name, new=len(new))
+
+    def _execute(
+        self, job: Any, keys: Sequence[str] | None, what: str
+    ) -> tuple[dg.ExecuteInProcessResult | None, dict[str, dict[str, str]]]:
+        """Run `job` over a consecutive range of partitions; failures per partition key."""
+        tags = range_tags(keys[0], keys[-1]) if keys else {}
+        try:
+            result = self.defs.resolve_job_def(job.name).execute_in_process(
+                instance=self.instance,
+                tags={**tags, "nudge/started_by": "nudge-pipeline sync"},
+                run_config=QUIET_RUN_CONFIG,
+                raise_on_error=False,
+            )
+        except Exception as exc:  # the run could not even start
+            cause = {"cause": cause_of(exc), "message": describe(exc)}
+            return None, {k: dict(cause) for k in keys or [what]}
+        self.report.dagster_run_ids.append(result.run_id)
+        failed: dict[str, dict[str, str]] = {}
+        for event in result.all_events:
+            if not event.is_step_failure:
+                continue
+            data = event.step_failure_data
+            per_key = None
+            if data.user_failure_data is not None:
+                entry = data.user_failure_data.metadata.get(FAILURES_KEY)
+                per_key = getattr(entry, "value", None)
+            if isinstance(per_key, dict):
+                for key, info in per_key.items():
+                    failed.setdefault(key, dict(info))
+            else:
+                message = data.error.message.strip().splitlines()[0] if data.error else "failed"
+                for key in keys or [what]:
+                    failed.setdefault(key, {"cause": "unexpected error", "message": message})
+        return result, failed
+
+    def _latest_metadata(self, asset: str, key: str | None) -> dict[str, Any]:
+        records = self.instance.fetch_materializations(
+            dg.AssetRecordsFilter(
+                asset_key=dg.AssetKey(asset), asset_partitions=[key] if key else None
+            ),
+            limit=1,
+        ).records
+        if not records or records[0].asset_materialization is None:
+            return {}
+        return {
+            k: getattr(v, "value", v) for k, v in records[0].asset_materialization.metadata.items()
+        }
+
+    def _snapshots(self) -> None:
+        if self.stopped_by:
+            return
+        _emit(self.listener, "phase", name="snapshots")
+        result, failed = self._execute(snapshots_job, None, "snapshots")
+        for subject, info in failed.items():
+            self._fail(info["cause"], subject, info["message"])
+        for name in ("campaigns", "campaign_runs", "customer_groups", "customer_profile_fields"):
+            rows = self._latest_metadata(name, None).get("dagster/row_count")
+            if rows is not None:
+                self.report.snapshots[name] = int(rows)
+
+    def _customers(self, found: Discovery) -> None:
+        keys = found.group_partition_keys
+        if self.stopped_by or not keys:
+            return
+        _emit(self.listener, "phase", name="customers", total=len(keys))
+        order = self.instance.get_dynamic_partitions(CUSTOMER_GROUPS)
+        for chunk in consecutive_chunks(keys, order, self.batch):
+            if self.stopped_by:
+                break
+            _, failed = self._execute(customers_job, chunk, "customers")
+            for key in chunk:
+                if key in failed:
+                    info = failed[key]
+                    if info["cause"] != NOT_ATTEMPTED:
+                        self._fail(info["cause"], f"customer group {key}", info["message"])
+                    continue
+                meta = self._latest_metadata("customers", key)
+                self.report.customer_groups += 1
+                self.report.customers += int(meta.get("dagster/row_count") or 0)
+            _emit(self.listener, "customers_done", count=len(chunk))
+
+    def _up_to_date(self, key: str) -> bool:
+        meta = self._latest_metadata("messages", key)
+        return bool(meta) and not meta.get("skipped", False)
+
+    def _campaign_runs(self, found: Discovery) -> None:
+        outcomes: dict[str, RunOutcome] = {}
+        todo: list[str] = []
+        for run in found.completed_runs:
+            if not run.partition_key:
+                continue
+            outcome = RunOutcome(
+                key=run.partition_key,
+                campaign_id=run.campaign.campaign_id,
+                run_id=run.run.run_id,
+                campaign_name=run.campaign.campaign_name or "",
+                stage=run.campaign.stage or "",
+                state="skipped",
+                reason=run.eligibility.reason,
+            )
+            outcomes[run.partition_key] = outcome
+            if not run.eligibility.eligible:
+                continue
+            if self._up_to_date(run.partition_key):
+                meta = self._latest_metadata("messages", run.partition_key)
+                outcome.state, outcome.reason = "up to date", ""
+                outcome.rows = int(meta.get("dagster/row_count") or 0)
+                outcome.files = int(meta.get("num_files") or 0)
+            else:
+                outcome.state, outcome.reason = NOT_ATTEMPTED, ""
+                todo.append(run.partition_key)
+        self.report.runs = list(outcomes.values())
+        _emit(self.listener, "phase", name="campaign_runs", total=len(todo))
+        order = self.instance.get_dynamic_partitions(CAMPAIGN_RUNS)
+        queue = consecutive_chunks(todo, order, self.batch)
+        retried: set[str] = set()
+        while queue and not self.stopped_by:
+            chunk = queue.pop(0)
+            _, failed = self._execute(campaign_run_job, chunk, "campaign runs")
+            bystanders = []
+            for key in chunk:
+                outcome = outcomes[key]
+                if key in failed:
+                    info = failed[key]
+                    if info["cause"] == NOT_ATTEMPTED:
+                        continue
+                    outcome.state, outcome.reason = "failed", info["cause"]
+                    self._fail(info["cause"], key, info["message"])
+                    _emit(self.listener, "run_done", key=key, state="failed")
+                    continue
+                meta = self._latest_metadata("messages", key)
+                if meta and not meta.get("skipped") and self._materialized_in_last_run(key):
+                    outcome.state = "landed"
+                    outcome.rows = int(meta.get("dagster/row_count") or 0)
+                    outcome.files = int(meta.get("num_files") or 0)
+                    _emit(self.listener, "run_done", key=key, state="landed")
+                elif key not in retried:
+                    bystanders.append(key)
+                else:
+                    outcome.state, outcome.reason = "failed", "not landed after a retry"
+                    self._fail("not landed", key, "a failure elsewhere in its run stopped it")
+            # Partitions held up by another partition's failure get a run of their own.
+            retried.update(bystanders)
+            queue[:0] = consecutive_chunks(bystanders, order, self.batch)
+
+    def _materialized_in_last_run(self, key: str) -> bool:
+        if not self.report.dagster_run_ids:
+            return False
+        records = self.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey("messages"), asset_partitions=[key]),
+            limit=1,
+        ).records
+        return bool(records) and records[0].run_id == self.report.dagster_run_ids[-1]
+
+
+def run_sync(
+    instance: dg.DagsterInstance,
+    campaign_ids: Sequence[str] = (),
+    listener: Listener | None = None,
+) -> SyncReport:
+    return SyncEngine(instance, campaign_ids, listener).run()
+
+
+def open_instance() -> dg.DagsterInstance:
+    """The instance at DAGSTER_HOME (set by the caller)."""
+    return dg.DagsterInstance.get()

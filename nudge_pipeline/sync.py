@@ -1,0 +1,244 @@
+"""What `nudge-pipeline sync` and `demo` do around the sync engine: settings, progress, summary."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+DEFAULT_LAKE_ROOT = "data/lake"
+DEFAULT_WAREHOUSE_URL = "duckdb:///data/warehouse.duckdb"
+DEFAULT_DAGSTER_HOME = "dagster_home"
+
+_INSTANCE_YAML = """\
+# Local Dagster instance created by nudge-pipeline (SQLite storage in this folder).
+telemetry:
+  enabled: false
+"""
+
+
+def absolute_lake_root(root: str) -> str:
+    if "://" in root and not root.startswith("file://"):
+        return root
+    return str(Path(root.removeprefix("file://")).expanduser().resolve())
+
+
+def absolute_warehouse_url(url: str) -> str:
+    """duckdb:///relative.duckdb → an absolute path, so every process finds the same file."""
+    for prefix in ("duckdb:///", "sqlite:///"):
+        if url.startswith(prefix):
+            path, sep, query = url[len(prefix) :].partition("?")
+            if path and path != ":memory:" and not path.startswith("/"):
+                path = str(Path(path).resolve())
+            return f"{prefix}{path}{sep}{query}"
+    return url
+
+
+def prepare_environment(
+    lake_root: str | None, warehouse_url: str | None, dagster_home: str | None
+) -> dict[str, str]:
+    """Fill NUDGE_LAKE_ROOT, NUDGE_WAREHOUSE_URL and DAGSTER_HOME (absolute) in os.environ."""
+    lake = lake_root or os.environ.get("NUDGE_LAKE_ROOT") or DEFAULT_LAKE_ROOT
+    url = warehouse_url or os.environ.get("NUDGE_WAREHOUSE_URL") or DEFAULT_WAREHOUSE_URL
+    home = Path(dagster_home or os.environ.get("DAGSTER_HOME") or DEFAULT_DAGSTER_HOME)
+    home = home.expanduser().resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        (home / "dagster.yaml").write_text(_INSTANCE_YAML)
+    settings = {
+        "NUDGE_LAKE_ROOT": absolute_lake_root(lake),
+        "NUDGE_WAREHOUSE_URL": absolute_warehouse_url(url),
+        "DAGSTER_HOME": str(home),
+    }
+    os.environ.update(settings)
+    return settings
+
+
+def quiet_libraries(verbose: bool) -> None:
+    warnings.filterwarnings("ignore", module=r"dagster(\.|$)")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    level = logging.INFO if verbose else logging.ERROR
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for name in ("nudge_pipeline", "dagster", "alembic"):
+        logging.getLogger(name).setLevel(level)
+
+
+class ProgressDisplay:
+    """Rich progress bars over campaign runs and export files, fed by engine events."""
+
+    def __init__(self, console: Console) -> None:
+        self.progress = Progress(
+            TextColumn("{task.description:<14}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
+        self.phase = self.progress.add_task("discovery", total=None)
+        self.runs = self.progress.add_task("campaign runs", total=0, visible=False)
+        self.files = self.progress.add_task("files", total=0, visible=False)
+        self._lock = threading.Lock()
+        self._file_total = 0
+
+    def __call__(self, event: str, data: dict[str, Any]) -> None:
+        with self._lock:
+            self._handle(event, data)
+
+    def _handle(self, event: str, data: dict[str, Any]) -> None:
+        p = self.progress
+        if event == "phase":
+            p.update(self.phase, description=str(data["name"]))
+            if data["name"] == "campaign_runs":
+                p.update(self.runs, total=data.get("total", 0), visible=True)
+                p.update(self.files, visible=True)
+        elif event == "files_planned":
+            self._file_total += int(data.get("total", 0))
+            p.update(self.files, total=self._file_total)
+            p.advance(self.files, int(data.get("already", 0)))
+        elif event == "file_landed":
+            p.advance(self.files)
+        elif event == "run_done":
+            p.advance(self.runs)
+
+    @contextmanager
+    def shown(self) -> Iterator[ProgressDisplay]:
+        with self.progress:
+            yield self
+            self.progress.update(self.phase, description="done", total=1, completed=1)
+
+
+def summary_table(report: Any) -> Table:
+    table = Table(title="campaign runs", show_lines=False)
+    for column in ("campaign", "run", "stage", "result", "files", "rows", "note"):
+        table.add_column(column, justify="right" if column in ("files", "rows") else "left")
+    for run in sorted(report.runs, key=lambda r: (r.campaign_name, r.campaign_id, r.run_id)):
+        table.add_row(
+            run.campaign_name or run.campaign_id,
+            run.run_id[:12],
+            run.stage,
+            run.state,
+            str(run.files) if run.files else "",
+            f"{run.rows:,}" if run.rows else "",
+            run.reason,
+        )
+    return table
+
+
+def totals_line(report: Any) -> str:
+    landed = [r for r in report.runs if r.state == "landed"]
+    current = [r for r in report.runs if r.state == "up to date"]
+    skipped = [r for r in report.runs if r.state == "skipped"]
+    return (
+        f"{len(landed)} run(s) landed ({sum(r.rows for r in landed):,} messages), "
+        f"{len(current)} already up to date, {len(skipped)} not eligible; "
+        f"{report.customers:,} customers in {report.customer_groups} group(s); "
+        + ", ".join(f"{name} {rows}" for name, rows in report.snapshots.items())
+    )
+
+
+def run_sync_command(campaign_ids: Sequence[str], console: Console) -> Any:
+    """Run the engine with progress; returns the SyncReport (environment already prepared)."""
+    from nudge_pipeline.defs.sync import open_instance, run_sync
+
+    display = ProgressDisplay(console)
+    instance = open_instance()
+    try:
+        with display.shown():
+            report = run_sync(instance, campaign_ids, listener=display)
+    finally:
+        instance.dispose()
+    if report.runs:
+        console.print(summary_table(report))
+    console.print(totals_line(report))
+    return report
+
+
+# ------------------------------------------------------------------------------- demo
+
+DEMO_QUERY = (
+    "SELECT workspace_name, campaign_name, run_number, COUNT(*) AS messages, "
+    "COUNT(DISTINCT customer_id) AS customers "
+    "FROM nudgescribe.campaign_messages GROUP BY ALL ORDER BY ALL"
+)
+
+
+def demo_sim_config() -> Any:
+    """A few workspaces, a dozen campaigns over every stage, tens of thousands of messages."""
+    from nudge_pipeline.simulator import SimConfig
+
+    return SimConfig(
+        seed=2024,
+        workspaces=3,
+        campaigns_per_stage=1,
+        runs_per_campaign=3,
+        messages_per_run=2_000,
+        rows_per_file=1_000,
+        customer_groups=2,
+        customers_per_group=600,
+        page_size=200,
+        export_duration=0.5,
+    )
+
+
+def simulator_environment(handle: Any) -> dict[str, str]:
+    account = handle.account
+    return {
+        "NUDGESCRIBE_BASE_URL": handle.base_url,
+        "NUDGESCRIBE_API_CODE": account.api_code,
+        "NUDGESCRIBE_API_KEY": account.api_key,
+        "NUDGESCRIBE_API_SECRET": account.api_secret,
+        "NUDGESCRIBE_PROFILE_KEY": account.profile_key,
+    }
+
+
+def run_demo(console: Console, data_dir: Path | None = None) -> Any:
+    from nudge_pipeline.simulator import run_simulator
+
+    settings = prepare_environment(DEFAULT_LAKE_ROOT, DEFAULT_WAREHOUSE_URL, None)
+    config = demo_sim_config()
+    console.print("[bold]Starting the Nudgescribe simulator[/] (seeded demo data set)…")
+    with run_simulator(config, data_dir) as handle:
+        # The embedded defaults point at the simulator for this process only.
+        for name in ("NUDGESCRIBE_TOKEN", "NUDGESCRIBE_DOWNLOAD_HOSTS", "NUDGE_PUBLISH_STAGES"):
+            os.environ.pop(name, None)
+        os.environ.update(simulator_environment(handle))
+        console.print(f"simulator at {handle.base_url}; syncing…")
+        report = run_sync_command((), console)
+        publishes = handle.stats()["calls"].get("POST /v1/messages/publish", 0)
+    console.print(f"publish calls made: {publishes} (only campaigns at stage 'Published')")
+    lake = settings["NUDGE_LAKE_ROOT"]
+    url = settings["NUDGE_WAREHOUSE_URL"]
+    database = url.removeprefix("duckdb:///")
+    console.print(f"\n[bold]Landed[/]: Parquet under {lake}, warehouse {url}")
+    console.print("\nQuery it (paste into a shell):")
+    console.print(
+        f'  .venv/bin/python -c "import duckdb; duckdb.sql(\\"{DEMO_QUERY}\\", '
+        f"connection=duckdb.connect('{database}', read_only=True)).show()\"",
+        soft_wrap=True,
+        highlight=False,
+        markup=False,
+    )
+    console.print(
+        f'  or: duckdb -readonly {database} "{DEMO_QUERY}"',
+        soft_wrap=True,
+        highlight=False,
+        markup=False,
+    )
+    console.print("\nOpen the Dagster UI on the same instance:")
+    console.print(
+        f"  DAGSTER_HOME={settings['DAGSTER_HOME']} .venv/bin/dagster dev -w workspace.yaml",
+        soft_wrap=True,
+        highlight=False,
+        markup=False,
+    )
+    return report
