@@ -12,12 +12,13 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 CSV_MEDIA_TYPE = b"text/csv; charset=utf-8"
-_CHUNK = 8 * 1024 * 1024
+_CHUNK = 512 * 1024
 
 
 class CsvFileResponse(Response):
-    """Content-Length plus a few large body messages: per-message overhead, not bytes, is what
-    limits loopback throughput, so this beats 64 KiB FileResponse chunks several times over."""
+    """Content-Length, then the file in 512 KiB body messages read synchronously (the files sit
+    in the page cache). Measured on loopback this is several times faster than FileResponse's
+    64 KiB thread-pool reads; much larger messages make the transport buffer copy."""
 
     def __init__(self, path: Path, filename: str) -> None:
         super().__init__(status_code=200)

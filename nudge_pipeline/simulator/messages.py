@@ -14,15 +14,31 @@ from pathlib import Path
 
 from nudge_pipeline.simulator.data import FIRST_NAMES, CustomerGroup, Run, customer_id
 
+# Generated messages are paragraphs, not one-liners; {body} draws one of BODIES so that row
+# sizes (about 300 bytes on average) look like real exports.
+BODIES = (
+    "We picked a few things we think you will love, based on what you looked at last month. "
+    "Members get free delivery on every order, and returns are free for 60 days, so there is "
+    "no risk in trying something new. Your member discount is applied at checkout.",
+    "Your loyalty balance is higher than ever, and points now last for a full year. Spend them "
+    "in any store or online, combine them with vouchers, or give them to a friend. Check your "
+    "balance in the app, where you can also choose how often we write to you.",
+    "This week only: an extra 10% off everything in the new collection, including items that "
+    "are already reduced. Stock in your size is limited, so we have kept some aside for you "
+    "until Sunday. Reply STOP at any time to stop these messages.",
+    "Thank you for being part of our community. Your feedback helped us choose this season's "
+    "range, and we would love to hear what you think of it. Tell us in two minutes, and we "
+    "will add 200 points to your account as a thank-you.",
+)
 TEMPLATES = (
-    "Hi {name}, your order has shipped.",
-    "Hi {name}, save 20%, today only, on shoes, bags and hats.",
-    'Hi {name}, our "Summer" sale starts now.',
-    "Hi {name},\nyour basket misses you.\nCome back soon!",
-    "Hi {name},\r\nyour points expire on Friday.",
-    "🎉 {name}, you unlocked a reward! 🛍️✨",
-    "こんにちは{name}さん、新しいクーポンが届きました。",
-    "Привет, {name}! Скидка 15% только сегодня.",
+    "Hi {name}, your order has shipped. {body}",
+    "Hi {name}, save 20%, today only, on shoes, bags and hats. {body}",
+    'Hi {name}, our "Summer" sale starts now. {body}',
+    "Hi {name},\nyour basket misses you.\n{body}",
+    "Hi {name},\r\nyour points expire on Friday.\r\n{body}",
+    "🎉 {name}, you unlocked a reward! 🛍️✨ {body}",
+    "こんにちは{name}さん、新しいクーポンが届きました。ポイントは今月末まで有効です。",
+    "Привет, {name}! Скидка 15% только сегодня. {body}",
     "مرحبا {name}، لديك عرض جديد",
     "NA",
     "null",
@@ -30,17 +46,17 @@ TEMPLATES = (
     "",
     '{name} wrote "hi, there"\r\nand "bye"\n',
     "  {name}, spaces at both ends  ",
-    "Tab\tseparated\tnote for {name}",
-    '"Quoted from the start", said {name}',
+    "Tab\tseparated\tnote for {name}. {body}",
+    '"Quoted from the start", said {name}. {body}',
     "NULL",
     "N/A",
     "NaN",
     "#N/A",
-    "{name}: 100% off: €5, £3, ¥500, ₹80",
-    "Dear {name}, thank you for being with us for another year. As a small token of our "
-    "appreciation we have added bonus points to your account, which you can spend on anything "
-    "in store or online until the end of the month.",
-    "{name}, new arrivals in your size are waiting for you.",
+    "{name}: 100% off: €5, £3, ¥500, ₹80. {body}",
+    "Dear {name}, {body}",
+    "{name}, new arrivals in your size are waiting for you. {body}",
+    "Hello {name}. {body}\n\nSee you soon,\nThe team",
+    "{name}, {body}",
 )
 CHANNELS = ("email", "sms", "push", "")
 EXTRA_COLUMN = "channel"
@@ -83,10 +99,17 @@ def _offset(run: Run) -> int:
     return sum(run.run_id.encode()) % len(TEMPLATES)
 
 
+def _format(template: str, name: str, body: str) -> str:
+    return template.format(name=name, body=body)
+
+
 def message_text(run: Run, row: int) -> str:
     offset = _offset(run)
-    template = TEMPLATES[(row + offset) % len(TEMPLATES)]
-    return template.format(name=FIRST_NAMES[(row * 7 + offset) % len(FIRST_NAMES)])
+    return _format(
+        TEMPLATES[(row + offset) % len(TEMPLATES)],
+        FIRST_NAMES[(row * 7 + offset) % len(FIRST_NAMES)],
+        BODIES[(row * 3 + offset) % len(BODIES)],
+    )
 
 
 def iter_messages(
@@ -106,9 +129,12 @@ def render_file(
     """Write one export file atomically; rows are pre-quoted so large runs render fast."""
     fmt = CsvFormat.for_run(run)
     offset = _offset(run)
-    n_templates, n_names = len(TEMPLATES), len(FIRST_NAMES)
+    n_templates, n_names, n_bodies = len(TEMPLATES), len(FIRST_NAMES), len(BODIES)
     encoded = [
-        [_csv_field(t.format(name=name), fmt.quote_empty) for name in FIRST_NAMES]
+        [
+            [_csv_field(_format(t, name, body), fmt.quote_empty) for body in BODIES]
+            for name in FIRST_NAMES
+        ]
         for t in TEMPLATES
     ]
     start = file_num * rows_per_file
@@ -118,7 +144,12 @@ def render_file(
     lines = [("\ufeff" if fmt.bom else "") + fmt.header() + eol]
     rows = range(start, stop)
     ids = [f"{prefix}{row + 1:07d}" for row in rows]
-    texts = [encoded[(row + offset) % n_templates][(row * 7 + offset) % n_names] for row in rows]
+    texts = [
+        encoded[(row + offset) % n_templates][(row * 7 + offset) % n_names][
+            (row * 3 + offset) % n_bodies
+        ]
+        for row in rows
+    ]
     if fmt.extra_column == "none":
         lines += [f"{cid},{text}{eol}" for cid, text in zip(ids, texts, strict=True)]
     elif fmt.extra_column == "end":
