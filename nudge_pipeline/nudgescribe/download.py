@@ -46,24 +46,33 @@ class BodyStream(io.RawIOBase):
         )
         return self.failure
 
-    def readinto(self, buffer: Any) -> int:
+    def _pull(self, size: int) -> bytes:
         if self.failure is not None:
             raise self.failure
         if self._eof:
-            return 0
-        view = memoryview(buffer).cast("B")
+            return b""
         try:
-            data = self._raw.read(len(view), decode_content=True)
+            data: bytes = self._raw.read(size, decode_content=True)
         except (Urllib3Error, requests.RequestException, OSError, ValueError) as exc:
             raise self._cut(type(exc).__name__) from None
         if not data:
             self._eof = True
             if self._expected is not None and self.received != self._expected:
                 raise self._cut(f"Content-Length is {self._expected}")
-            return 0
-        view[: len(data)] = data
+            return b""
         self.received += len(data)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self._pull(len(view))
+        view[: len(data)] = data
         return len(data)
+
+    def drain(self, chunk_size: int) -> None:
+        """Read what the consumer left (even if it closed its stream) to prove the body whole."""
+        while self._pull(chunk_size):
+            pass
 
 
 class Downloader:
@@ -111,8 +120,7 @@ class Downloader:
             try:
                 result = consume(cast(BinaryIO, reader))
                 # The consumer may stop early; the file only counts if the whole body arrived.
-                while reader.read(self.config.chunk_size):
-                    pass
+                stream.drain(self.config.chunk_size)
             except BaseException:
                 if stream.failure is not None:
                     log.warning("%s: %s; downloading again from the start", label, stream.failure)

@@ -119,7 +119,8 @@ def map_status(
 
 def transport_error(endpoint: str, exc: requests.RequestException) -> TransientError:
     """A failure without a usable response. outcome_unknown unless nothing was sent."""
-    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    inner = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else None
+    reason = getattr(inner, "reason", inner)
     # urllib3's NewConnectionError is a ConnectTimeoutError: the request never left.
     never_sent = isinstance(exc, requests.ConnectTimeout) or isinstance(reason, ConnectTimeoutError)
     kind = type(exc).__name__
