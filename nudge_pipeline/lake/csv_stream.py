@@ -21,8 +21,9 @@ import pyarrow.csv as pacsv
 _BOM = b"\xef\xbb\xbf"
 _HEADER_CHUNK = 64 * 1024
 MAX_HEADER_BYTES = 1024 * 1024
-# Bigger than the 1 MiB default: a single CSV row must fit in one block.
-BLOCK_SIZE = 4 * 1024 * 1024
+# pyarrow's default. One CSV row must fit in a block; bigger blocks cost peak memory, as
+# the reader keeps several in flight.
+BLOCK_SIZE = 1024 * 1024
 
 
 class CsvContentError(ValueError):
@@ -58,14 +59,30 @@ class HashingReader(io.RawIOBase):
             if self._shut:
                 return b""
             try:
-                data = self._source.read(size)
+                data = self._read_full(size)
             except BaseException as exc:
                 self.source_error = exc
                 raise
             if data:
                 self._sha.update(data)
                 self.byte_count += len(data)
-            return bytes(data) if data else b""
+            return data
+
+    def _read_full(self, size: int) -> bytes:
+        # pyarrow takes each short read as a whole block, and a CSV row spanning
+        # several blocks fails to parse; network bodies return short reads freely.
+        first = self._source.read(size)
+        if not first or size is None or size < 0 or len(first) >= size:
+            return bytes(first or b"")
+        parts = [bytes(first)]
+        missing = size - len(first)
+        while missing > 0:
+            more = self._source.read(missing)
+            if not more:
+                break
+            parts.append(bytes(more))
+            missing -= len(more)
+        return b"".join(parts)
 
     def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
         data = self.read(len(buffer))
@@ -121,23 +138,23 @@ class CsvBatches:
     batches: Iterator[pa.RecordBatch]
 
 
-def _header_end(buf: bytes, start: int) -> int:
-    """Index of the newline ending the header row, or -1 if not in ``buf`` yet."""
-    in_quotes = False
+def _header_end(buf: bytes, start: int, in_quotes: bool) -> tuple[int, bool]:
+    """Index of the newline ending the header row (-1 if not in ``buf`` yet), quote state."""
     for i in range(start, len(buf)):
         c = buf[i]
         if c == 0x22:
             in_quotes = not in_quotes
         elif c == 0x0A and not in_quotes:
-            return i
-    return -1
+            return i, in_quotes
+    return -1, in_quotes
 
 
 def _split_header(reader: HashingReader) -> tuple[tuple[str, ...], bytes]:
     buf = b""
     scanned = 0
+    in_quotes = False
     while True:
-        end = _header_end(buf, scanned)
+        end, in_quotes = _header_end(buf, scanned, in_quotes)
         if end != -1:
             line, rest = buf[:end], buf[end + 1 :]
             break

@@ -35,18 +35,25 @@ def encode_id(value: str) -> str:
         raise TypeError(f"ids are strings, got {type(value).__name__}")
     if value == "":
         raise ValueError("an id must not be empty")
-    raw = value.encode("utf-8", errors="strict")
-    encoded = "".join(chr(b) if b in _SAFE_BYTES else f"%{b:02X}" for b in raw)
+    encoded = _percent_encode(value)
     if len(encoded) <= MAX_ENCODED_ID_LEN:
         return encoded
-    digest = hashlib.sha256(raw).hexdigest()
-    keep = MAX_ENCODED_ID_LEN - len(_HASH_MARK) - len(digest)
-    prefix = encoded[:keep]
-    # Never cut a %XX escape in half.
-    cut = prefix.rfind("%", max(0, len(prefix) - 2))
-    if cut != -1:
-        prefix = prefix[:cut]
-    return f"{prefix}{_HASH_MARK}{digest}"
+    digest = hashlib.sha256(value.encode("utf-8")).hexdigest()
+    budget = MAX_ENCODED_ID_LEN - len(_HASH_MARK) - len(digest)
+    # Cut on a character boundary: readers URL-decode the value and reject broken UTF-8.
+    prefix: list[str] = []
+    for char in value:
+        piece = _percent_encode(char)
+        budget -= len(piece)
+        if budget < 0:
+            break
+        prefix.append(piece)
+    return f"{''.join(prefix)}{_HASH_MARK}{digest}"
+
+
+def _percent_encode(text: str) -> str:
+    raw = text.encode("utf-8", errors="strict")
+    return "".join(chr(b) if b in _SAFE_BYTES else f"%{b:02X}" for b in raw)
 
 
 def is_hashed_id(component: str) -> bool:
