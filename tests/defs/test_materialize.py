@@ -1,0 +1,115 @@
+"""The assets, materialized with dg.materialize on an ephemeral instance against the simulator.
+
+Faults are on (5xx, 429, cut bodies, a short token lifetime); the assets must land every
+eligible run exactly once and never publish a run that is not eligible.
+"""
+
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from nudge_pipeline.defs.assets.customers import customers
+from nudge_pipeline.defs.assets.messages import MESSAGE_ASSETS
+from nudge_pipeline.defs.assets.snapshots import SNAPSHOT_ASSETS
+from nudge_pipeline.defs.discovery import Discovery, discover
+from nudge_pipeline.defs.partitions import CAMPAIGN_RUNS, CUSTOMER_GROUPS
+from nudge_pipeline.defs.schedules import range_tags
+from nudge_pipeline.warehouse import Warehouse
+
+PUBLISH = "POST /v1/messages/publish"
+
+
+def _discover(resources: dict[str, Any]) -> Discovery:
+    api = resources["nudgescribe"]
+    with api.client() as client:
+        return discover(client, api.allowed_stages())
+
+
+def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, dict[str, Any]]:
+    found = {}
+    for event in result.get_asset_materialization_events():
+        mat = event.materialization
+        if mat.asset_key == dg.AssetKey(asset):
+            found[str(mat.partition)] = {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
+    return found
+
+
+@pytest.mark.slow
+def test_assets_land_eligible_runs_once_and_never_publish_others(
+    make_simulator: Any, resources_factory: Any, tmp_path: Path
+) -> None:
+    sim = make_simulator(
+        fault_5xx_rate=0.08, fault_429_rate=0.08, fault_cut_body_rate=0.2, token_ttl=4
+    )
+    resources = resources_factory(sim)
+    found = _discover(resources)
+    eligible = found.eligible_partition_keys
+    run_keys = found.run_partition_keys
+    assert eligible and set(eligible) < set(run_keys), "the world needs ineligible runs too"
+
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(CAMPAIGN_RUNS, run_keys)
+    instance.add_dynamic_partitions(CUSTOMER_GROUPS, found.group_partition_keys)
+
+    snapshots = dg.materialize(SNAPSHOT_ASSETS, instance=instance, resources=resources)
+    assert snapshots.success
+    groups = found.group_partition_keys
+    landed_customers = dg.materialize(
+        [customers], instance=instance, resources=resources, tags=range_tags(groups[0], groups[-1])
+    )
+    assert landed_customers.success
+
+    # One run over every completed run, eligible or not: the policy decides inside.
+    result = dg.materialize(
+        MESSAGE_ASSETS,
+        instance=instance,
+        resources=resources,
+        tags=range_tags(run_keys[0], run_keys[-1]),
+    )
+    assert result.success
+    exports = _metadata(result, "message_export")
+    assert set(exports) == set(run_keys)
+    by_key = {r.partition_key: r for r in found.completed_runs}
+    with Warehouse(resources["warehouse"].url) as wh:
+        for key in run_keys:
+            run = by_key[key]
+            rows = wh.message_count(run.campaign.campaign_id, run.run.run_id)
+            if key in eligible:
+                assert exports[key]["skipped"] is False
+                assert exports[key]["job_id"] and exports[key]["num_files"] >= 1
+                assert rows == run.run.message_count
+            else:
+                assert exports[key]["skipped"] is True
+                assert "NUDGE_PUBLISH_STAGES" in exports[key]["skipped_reason"]
+                assert rows == 0
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert checks["rows_match_across_csv_parquet_table"].passed
+    assert checks["all_export_files_landed"].passed
+    assert checks["no_duplicate_file_row_keys"].passed
+    # The simulator writes more messages per run than a group has customers: a warning only.
+    unknown = checks["customers_are_known"]
+    assert sim.config.messages_per_run > sim.config.customers_per_group
+    assert not unknown.passed and unknown.severity == dg.AssetCheckSeverity.WARN
+    assert unknown.metadata["unknown_customer_messages"].value > 0
+
+    # Nothing ineligible moved to Published as a side effect of our publishes.
+    stages_after = {c.campaign_id: c.stage for c in _discover(resources).campaigns}
+    for run in found.completed_runs:
+        if not run.eligibility.eligible:
+            assert stages_after[run.campaign.campaign_id] == run.campaign.stage
+
+    # A second materialization reuses the exports and the landed files.
+    sim.reset_stats()
+    again = dg.materialize(
+        MESSAGE_ASSETS,
+        instance=instance,
+        resources=resources,
+        tags=range_tags(run_keys[0], run_keys[-1]),
+    )
+    assert again.success
+    assert sim.stats()["calls"].get(PUBLISH, 0) == 0
+    files = _metadata(again, "message_files")
+    assert all(files[k]["files_downloaded"] == 0 for k in eligible)
+    assert all(_metadata(again, "message_export")[k]["reused_export"] for k in eligible)
