@@ -15,7 +15,14 @@ from . import quirks
 from .errors import ContractViolationError, DownloadRefusedError, NotFoundError, TransientError
 from .models import Record
 from .redaction import log
-from .transport import Transport, error_message, make_session, map_status, transport_error
+from .transport import (
+    StripVendorHeaders,
+    Transport,
+    error_message,
+    make_session,
+    map_status,
+    transport_error,
+)
 from .urls import DownloadPolicy
 
 T = TypeVar("T")
@@ -80,10 +87,8 @@ class Downloader:
         self.transport = transport
         self.config = transport.config
         # Storage gets its own session: no Nudgescribe headers, no .netrc, no shared cookies.
-        self.storage = make_session(self.config.pool_size)
-        self.storage.trust_env = False
+        self.storage = make_session(self.config.pool_size, StripVendorHeaders())
         self.storage.verify = self.config.verify_tls
-        self.storage.headers.pop("Authorization", None)
         self.policy = DownloadPolicy(
             (self.config.api_host, *self.config.download_hosts), f"POST {quirks.FETCH_PATH}"
         )
@@ -187,7 +192,7 @@ class Downloader:
         if not url:
             raise ContractViolationError(endpoint, 200, "url export has no url")
         self.policy.check(url)
-        expires_in = record.opt_int("expires_in")
+        expires_in = record.opt_float("expires_in")
         return url.strip(), (time.time() + expires_in if expires_in is not None else None)
 
     def _storage_get(self, url: str) -> tuple[requests.Response, str]:

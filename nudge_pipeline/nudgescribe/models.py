@@ -74,6 +74,19 @@ class Record:
             return int(value.strip())
         raise self._fail(key, f"must be an integer, got {type(value).__name__}")
 
+    def opt_float(self, key: str) -> float | None:
+        value = self.data.get(key)
+        if value is None:
+            return None
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value.strip())
+            except ValueError:
+                pass
+        raise self._fail(key, f"must be a number, got {type(value).__name__}")
+
     def int(self, key: str) -> int:
         value = self.opt_int(key)
         if value is None:
@@ -284,10 +297,13 @@ class CustomerPageInfo:
     @classmethod
     def from_api(cls, raw: Any, endpoint: str) -> CustomerPageInfo:
         r = Record(raw, endpoint, "customer pages")
+        page_size, total = r.opt_int("page_size"), r.opt_int("total")
+        if not r.has("pages") and page_size and total is not None:
+            return cls(pages=-(-total // page_size), page_size=page_size, total=total)
         pages = r.int("pages")
         if pages < 0:
             raise ContractViolationError(endpoint, 200, "customer pages.pages is negative")
-        return cls(pages=pages, page_size=r.opt_int("page_size"), total=r.opt_int("total"))
+        return cls(pages=pages, page_size=page_size, total=total)
 
 
 @dataclass(frozen=True)
@@ -301,7 +317,8 @@ class ExportStatus:
     @classmethod
     def from_api(cls, raw: Any, endpoint: str) -> ExportStatus:
         r = Record(raw, endpoint, "export pages")
-        num_files = r.int("num_files")
+        # While a job is queued a server may name only its status.
+        num_files = r.int("num_files") if r.has("num_files") or not r.has("status") else 0
         if num_files < 0:
             raise ContractViolationError(endpoint, 200, "export pages.num_files is negative")
         status = r.opt_str("status")

@@ -70,6 +70,8 @@ _FILTER = RedactingFilter()
 def install() -> logging.Logger:
     """Attach the filter (once) and return the package logger."""
     logger = logging.getLogger(LOGGER_NAME)
+    if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+        logger.addHandler(logging.NullHandler())
     for name in (LOGGER_NAME, "urllib3.connectionpool"):
         target = logging.getLogger(name)
         if _FILTER not in target.filters:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import requests
+import requests.auth
 import tenacity
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError
@@ -33,8 +34,25 @@ T = TypeVar("T")
 _ERROR_BODY_LIMIT = 64 * 1024
 
 
-def make_session(pool_size: int) -> requests.Session:
+class KeepHeaders(requests.auth.AuthBase):
+    """Set as session auth so a ~/.netrc entry can never replace our headers."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        return request
+
+
+class StripVendorHeaders(requests.auth.AuthBase):
+    """Storage requests: never carry Nudgescribe credentials, whatever a caller set."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        for name in quirks.NUDGESCRIBE_ONLY_HEADERS:
+            request.headers.pop(name, None)
+        return request
+
+
+def make_session(pool_size: int, auth: requests.auth.AuthBase | None = None) -> requests.Session:
     session = requests.Session()
+    session.auth = auth or KeepHeaders()
     # Retries are decided above urllib3 (tenacity), where the error type is known.
     adapter = HTTPAdapter(
         pool_connections=4, pool_maxsize=pool_size, max_retries=Retry(total=0, read=False)

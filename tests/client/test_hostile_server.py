@@ -433,3 +433,41 @@ def test_json_export_is_refused_for_files(hostile: HostileServer) -> None:
     with hostile_client(hostile) as client, pytest.raises(ValueError, match="1000"):
         client.download_export_file("c1", "r1", 0, sha, export_type="json")
     assert hostile.requests == []
+
+
+def test_pages_answers_are_read_leniently(hostile: HostileServer) -> None:
+    hostile.route(
+        PAGES,
+        Reply(200, {"num_files": "0"}),
+        Reply(200, {"status": "Processing", "job_id": 77}),
+        Reply(200, {"num_files": "3", "status": "COMPLETED", "job_id": 77, "extra": True}),
+    )
+    hostile.route(PUBLISH, Reply(200, {"job_id": 77, "status": "queued"}))
+    announced: list[str] = []
+    with hostile_client(hostile) as client:
+        result = ExportJob(client, "c1", "r1", on_job_id=announced.append).run()
+    assert result.job_id == "77" and result.num_files == 3 and announced == ["77"]
+
+
+def test_status_less_export_completes_by_settle_window(hostile: HostileServer) -> None:
+    hostile.route(
+        PAGES,
+        Reply(200, {"num_files": 0}),  # before publishing
+        Reply(200, {"num_files": 0}),
+        Reply(200, {"num_files": 1}),
+        Reply(200, {"num_files": 2}),  # still growing
+        Reply(200, {"num_files": 2}),
+    )
+    hostile.route(PUBLISH, Reply(200, {"job_id": "j5", "status": "queued"}))
+    with hostile_client(hostile, settle_seconds=0.3) as client:
+        result = ExportJob(client, "c1", "r1").run()
+    assert result.num_files == 2 and result.job_id == "j5"
+    # It took an unchanged look after the last growth to call it complete.
+    assert hostile.calls(PAGES) == 5
+
+
+def test_url_with_fractional_expiry_is_accepted(hostile: HostileServer) -> None:
+    hostile.route(FETCH, Reply(200, {"url": f"{hostile.url}/files/e.csv", "expires_in": 59.5}))
+    hostile.route("GET /files/e.csv", Reply(200, CSV, {"Content-Type": "text/csv"}))
+    with hostile_client(hostile) as client:
+        assert client.download_export_file("c1", "r1", 0, sha, export_type="url")
