@@ -66,3 +66,8 @@ def version() -> None:
     from importlib.metadata import version as pkg_version
 
     typer.echo(pkg_version("nudge-pipeline"))
+
+
+from nudge_pipeline.simulator.cli import simulate_command  # noqa: E402
+
+app.command("simulate")(simulate_command)
