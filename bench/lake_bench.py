@@ -1,0 +1,129 @@
+"""CSV → Parquet benchmark: write_message_file against bare pyarrow.csv → ParquetWriter.
+
+Both run on the same export CSVs in the same process, alternating, and the medians of
+several rounds are compared. Peak RSS is measured in fresh interpreters on one big file.
+
+    .venv/bin/python bench/lake_bench.py [--files 100 --rows 10000 --rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _common import child_peak_rss_mb, median, timed, write_export_csvs  # noqa: E402
+
+from nudge_pipeline.lake import Lake, write_message_file  # noqa: E402
+
+
+def bare_convert(csv_path: Path, out_path: Path) -> int:
+    """The baseline: what a minimal correct converter does, nothing more."""
+    strings = {"customer_id": pa.string(), "message": pa.string()}
+    reader = pacsv.open_csv(
+        csv_path,
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(
+            column_types=strings,
+            null_values=[],
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+    rows = 0
+    with pq.ParquetWriter(out_path, reader.schema, compression="zstd") as writer:
+        for batch in reader:
+            writer.write_batch(batch)
+            rows += batch.num_rows
+    return rows
+
+
+def ours(lake: Lake, csv_path: Path, file_num: int) -> int:
+    with csv_path.open("rb") as stream:
+        return write_message_file(lake, "bench", "run-1", file_num, stream, "job-1").row_count
+
+
+def run_set(paths: list[Path], work: Path, which: str, fsync: bool) -> float:
+    out = work / which
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    if which == "bare":
+        return timed(lambda: [bare_convert(p, out / f"{i}.parquet") for i, p in enumerate(paths)])
+    lake = Lake(out, fsync=fsync)
+    return timed(lambda: [ours(lake, p, i) for i, p in enumerate(paths)])
+
+
+def concat(paths: list[Path], target: Path) -> Path:
+    if target.exists():
+        return target
+    with target.open("wb") as out:
+        out.write(b"customer_id,message\n")
+        for path in paths:
+            with path.open("rb") as src:
+                src.readline()
+                shutil.copyfileobj(src, out)
+    return target
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--files", type=int, default=100)
+    parser.add_argument("--rows", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "nudge-bench"
+    )
+    parser.add_argument("--no-fsync", action="store_true", help="skip fsync in our writer")
+    args = parser.parse_args()
+
+    data = args.data_dir / f"csv-{args.files}x{args.rows}"
+    paths = write_export_csvs(data, args.files, args.rows)
+    total_mb = sum(p.stat().st_size for p in paths) / 2**20
+    print(f"{args.files} files x {args.rows} rows, {total_mb:.0f} MiB of CSV")
+
+    work = args.data_dir / "out"
+    bare_times: list[float] = []
+    our_times: list[float] = []
+    for round_num in range(args.rounds):
+        bare_times.append(run_set(paths, work, "bare", False))
+        our_times.append(run_set(paths, work, "ours", not args.no_fsync))
+        print(f"round {round_num + 1}: bare {bare_times[-1]:.2f}s  ours {our_times[-1]:.2f}s")
+    ratio = median(our_times) / median(bare_times)
+    rows = args.files * args.rows
+    print(
+        f"CSV→Parquet median: bare {median(bare_times):.2f}s, ours {median(our_times):.2f}s "
+        f"({rows / median(our_times):,.0f} rows/s); ratio {ratio:.2f}x (target ≤1.2x)"
+    )
+
+    big = concat(paths, data / "one-big-file.csv")
+    here = Path(__file__).resolve()
+    imports = f"import sys; sys.path[:0] = [{str(here.parents[1])!r}, {str(here.parent)!r}]\n"
+    out_dir = work / "rss"
+    shutil.rmtree(out_dir, ignore_errors=True)
+    out_dir.mkdir(parents=True)
+    idle = child_peak_rss_mb(imports + "import lake_bench")
+    bare_rss = child_peak_rss_mb(
+        imports + f"import lake_bench; from pathlib import Path\n"
+        f"lake_bench.bare_convert(Path({str(big)!r}), Path({str(out_dir / 'bare.parquet')!r}))"
+    )
+    our_rss = child_peak_rss_mb(
+        imports + f"import lake_bench; from pathlib import Path\n"
+        f"lake_bench.ours(lake_bench.Lake({str(out_dir)!r}), Path({str(big)!r}), 0)"
+    )
+    print(
+        f"peak RSS, one {rows:,}-row file: ours {our_rss:.0f} MiB, bare {bare_rss:.0f} MiB, "
+        f"interpreter+imports {idle:.0f} MiB (target < 300 MiB)"
+    )
+
+
+if __name__ == "__main__":
+    main()
