@@ -1,0 +1,70 @@
+"""`nudge-pipeline sync` end to end, in a subprocess, against a faulty simulator.
+
+Every eligible message lands exactly once with its text unchanged; nothing of ineligible runs
+or stages lands; a second sync publishes nothing and writes no rows; "Ready to Publish" is
+exported only when explicitly allowed.
+"""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.helpers import (
+    PUBLISH,
+    expected_messages,
+    landed_messages,
+    last_load,
+    run_sync,
+    sync_env,
+)
+
+FAULTS = {
+    "fault_5xx_rate": 0.05,
+    "fault_429_rate": 0.05,
+    "fault_cut_body_rate": 0.1,
+    "token_ttl": 3,
+}
+
+
+@pytest.mark.slow
+def test_sync_lands_eligible_messages_once_and_a_second_sync_changes_nothing(
+    make_simulator: Any, warehouse_url: str, tmp_path: Path
+) -> None:
+    sim = make_simulator(**FAULTS)
+    env = sync_env(sim, tmp_path, warehouse_url)
+
+    first = run_sync(env)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert "landed" in first.stdout
+    expected = expected_messages(sim, {"Published"})
+    assert expected, "the simulator must hold published campaigns"
+    assert landed_messages(warehouse_url) == expected
+
+    sim.reset_stats()
+    before = last_load(warehouse_url)
+    second = run_sync(env)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert sim.stats()["calls"].get(PUBLISH, 0) == 0
+    assert last_load(warehouse_url) == before
+    assert "already up to date" in second.stdout
+
+
+@pytest.mark.slow
+def test_ready_to_publish_is_exported_only_when_opted_in(
+    make_simulator: Any, duckdb_url: str, tmp_path: Path
+) -> None:
+    sim = make_simulator(**FAULTS)
+    env = sync_env(sim, tmp_path, duckdb_url)
+    ready = expected_messages(sim, {"Ready to Publish"})
+    published = expected_messages(sim, {"Published"})
+    assert ready, "the simulator must hold Ready to Publish campaigns with completed runs"
+
+    default = run_sync(env)
+    assert default.returncode == 0, default.stdout[-3000:] + default.stderr[-3000:]
+    assert landed_messages(duckdb_url) == published
+    assert expected_messages(sim, {"Ready to Publish"}) == ready  # still not published
+
+    opted_in = run_sync({**env, "NUDGE_PUBLISH_STAGES": "Published,Ready to Publish"})
+    assert opted_in.returncode == 0, opted_in.stdout[-3000:] + opted_in.stderr[-3000:]
+    assert landed_messages(duckdb_url) == published + ready
