@@ -153,8 +153,11 @@ class SyncEngine:
         return found
 
     def _register(self, found: Discovery) -> None:
+        # Eligible runs first: adjacent keys form one range, so they share one Dagster run.
+        eligible = found.eligible_partition_keys
+        run_keys = eligible + [k for k in found.run_partition_keys if k not in set(eligible)]
         for name, keys in (
-            (CAMPAIGN_RUNS, found.run_partition_keys),
+            (CAMPAIGN_RUNS, run_keys),
             (CUSTOMER_GROUPS, found.group_partition_keys),
         ):
             known = set(self.instance.get_dynamic_partitions(name))

@@ -56,10 +56,12 @@ class PartitionFailures:
         self.context = context
         self.by_key: dict[str, dict[str, str]] = {}
         self.stop = False
+        self._lock = threading.Lock()
 
     def record(self, key: str, exc: BaseException) -> None:
         cause = cause_of(exc)
-        self.by_key[key] = {"cause": cause, "message": describe(exc)}
+        with self._lock:
+            self.by_key.setdefault(key, {"cause": cause, "message": describe(exc)})
         self.context.log.error(f"{key}: {cause}: {describe(exc)}")
         progress.emit("partition_failed", asset=self.context.asset_key.to_user_string(), key=key)
         if cause in GLOBAL_CAUSES:
@@ -122,15 +124,21 @@ def message_export(
             for key in keys:
                 failures.record(key, exc)
             failures.raise_if_any()
-        for key in keys:
+
+        # Exports of different runs proceed side by side; each polls with its own backoff.
+        def export(key: str) -> None:
             if failures.stop:
                 failures.by_key.setdefault(key, {"cause": "not attempted", "message": ""})
-                continue
+                return
             try:
                 metadata = _export_one(context, client, store, key, known.get(key), nudgescribe)
                 context.add_asset_metadata(metadata, partition_key=key)
             except Exception as exc:
                 failures.record(key, exc)
+
+        workers = max(1, min(nudgescribe.parallel_downloads, len(keys)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="export") as pool:
+            list(pool.map(export, keys))
     failures.raise_if_any()
     return dg.MaterializeResult()
 

@@ -1,0 +1,115 @@
+"""dagster-webserver over the instance a sync wrote: assets, partitions and their status."""
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from nudge_pipeline.defs.partitions import campaign_run_key
+from tests.e2e.helpers import client_for, run_sync, sync_env
+
+REPO = Path(__file__).resolve().parents[2]
+WEBSERVER = str(Path(sys.executable).with_name("dagster-webserver"))
+QUERY = """
+{
+  assetNodes { assetKey { path } }
+  assetNodeOrError(assetKey: {path: ["messages"]}) {
+    ... on AssetNode {
+      partitionKeys
+      assetPartitionStatuses {
+        ... on DefaultPartitionStatuses { materializedPartitions }
+      }
+    }
+  }
+}
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def webserver(env: dict[str, str], tmp_path: Path) -> Iterator[str]:
+    port = _free_port()
+    log = (tmp_path / "webserver.log").open("w")
+    process = subprocess.Popen(
+        [WEBSERVER, "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(240):
+            if process.poll() is not None:
+                pytest.fail((tmp_path / "webserver.log").read_text()[-3000:])
+            try:
+                if requests.get(f"{url}/server_info", timeout=2).ok:
+                    break
+            except requests.RequestException:
+                pass
+            time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@pytest.fixture
+def env(make_simulator: Any, tmp_path: Path) -> dict[str, str]:
+    sim = make_simulator()
+    env = sync_env(sim, tmp_path, f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
+    synced = run_sync(env)
+    assert synced.returncode == 0, synced.stdout[-3000:] + synced.stderr[-3000:]
+    env["EXPECTED_KEYS"] = "\n".join(_run_keys(sim, published_only=False))
+    env["EXPECTED_LANDED"] = "\n".join(_run_keys(sim, published_only=True))
+    return env
+
+
+def _run_keys(sim: Any, published_only: bool) -> list[str]:
+    with client_for(sim) as client:
+        return [
+            campaign_run_key(c.campaign_id, r.run_id)
+            for c in client.list_campaigns()
+            if c.stage == "Published" or not published_only
+            for r in client.list_runs(c.campaign_id)
+            if r.status == "completed"
+        ]
+
+
+@pytest.mark.slow
+def test_graphql_lists_assets_partitions_and_materializations(
+    webserver: str, env: dict[str, str]
+) -> None:
+    answer = requests.post(f"{webserver}/graphql", json={"query": QUERY}, timeout=60)
+    answer.raise_for_status()
+    data = answer.json()["data"]
+    assets = {"/".join(node["assetKey"]["path"]) for node in data["assetNodes"]}
+    assert {
+        "campaigns",
+        "campaign_runs",
+        "customer_groups",
+        "customer_profile_fields",
+        "message_export",
+        "message_files",
+        "messages",
+        "customers",
+    } <= assets
+    node = data["assetNodeOrError"]
+    assert set(node["partitionKeys"]) == set(env["EXPECTED_KEYS"].split("\n"))
+    materialized = set(node["assetPartitionStatuses"]["materializedPartitions"])
+    assert materialized == set(env["EXPECTED_LANDED"].split("\n"))
