@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import warnings
 from collections.abc import Iterator, Sequence
@@ -222,7 +223,7 @@ def run_demo(console: Console, data_dir: Path | None = None) -> Any:
     console.print(f"\n[bold]Landed[/]: Parquet under {lake}, warehouse {url}")
     console.print("\nQuery it (paste into a shell):")
     console.print(
-        f'  .venv/bin/python -c "import duckdb; duckdb.sql(\\"{DEMO_QUERY}\\", '
+        f'  {sys.executable} -c "import duckdb; duckdb.sql(\\"{DEMO_QUERY}\\", '
         f"connection=duckdb.connect('{database}', read_only=True)).show()\"",
         soft_wrap=True,
         highlight=False,
@@ -236,7 +237,8 @@ def run_demo(console: Console, data_dir: Path | None = None) -> Any:
     )
     console.print("\nOpen the Dagster UI on the same instance:")
     console.print(
-        f"  DAGSTER_HOME={settings['DAGSTER_HOME']} .venv/bin/dagster dev -w workspace.yaml",
+        f"  DAGSTER_HOME={settings['DAGSTER_HOME']} {Path(sys.executable).with_name('dagster')} "
+        "dev -w workspace.yaml",
         soft_wrap=True,
         highlight=False,
         markup=False,
