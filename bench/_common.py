@@ -50,7 +50,7 @@ def write_export_csvs(
     """Write export-like CSVs (leading-zero ids, quirky 200-400 char messages); reuse if present."""
     directory.mkdir(parents=True, exist_ok=True)
     marker = directory / "_spec.json"
-    spec = {"files": files, "rows": rows_per_file, "seed": seed, "v": 1}
+    spec = {"files": files, "rows": rows_per_file, "seed": seed, "v": 2}
     paths = [directory / f"export-{i:04d}.csv" for i in range(files)]
     if marker.exists() and json.loads(marker.read_text()) == spec:
         return paths
@@ -64,7 +64,10 @@ def write_export_csvs(
             writer.writerow(["customer_id", "message"])
             base = num * rows_per_file
             for row in range(rows_per_file):
-                writer.writerow([f"{base + row:010d}", rng.choice(pool)])
+                customer = f"{base + row:010d}"
+                # Personalised, so every message is unique, as in real exports.
+                text = f"Hi customer {customer}, {rng.choice(pool)}"
+                writer.writerow([customer, text[: rng.randint(200, 400)]])
     marker.write_text(json.dumps(spec))
     return paths
 

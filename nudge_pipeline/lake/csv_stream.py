@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import queue
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,6 +35,36 @@ class Readable(Protocol):
     def read(self, size: int = ..., /) -> bytes: ...
 
 
+class _BackgroundSha256:
+    """SHA-256 on its own thread (hashlib drops the GIL), so hashing overlaps parsing.
+
+    One worker and a FIFO keep the update order; the bounded queue caps held memory.
+    """
+
+    def __init__(self) -> None:
+        self._sha = hashlib.sha256()
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
+        self._digest: str | None = None
+        self._worker = threading.Thread(target=self._run, name="csv-sha256", daemon=True)
+        self._worker.start()
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            self._sha.update(chunk)
+
+    def update(self, data: bytes) -> None:
+        if self._digest is not None:
+            raise RuntimeError("bytes read after the digest was taken")
+        self._queue.put(data)
+
+    def hexdigest(self) -> str:
+        if self._digest is None:
+            self._queue.put(None)
+            self._worker.join()
+            self._digest = self._sha.hexdigest()
+        return self._digest
+
+
 class HashingReader(io.RawIOBase):
     """Pass-through reader that counts and hashes what is read, and can be shut off.
 
@@ -46,7 +77,7 @@ class HashingReader(io.RawIOBase):
         super().__init__()
         self._source = source
         self._lock = threading.Lock()
-        self._sha = hashlib.sha256()
+        self._sha = _BackgroundSha256()
         self._shut = False
         self.byte_count = 0
         self.source_error: BaseException | None = None
@@ -95,11 +126,16 @@ class HashingReader(io.RawIOBase):
             pass
 
     def shut(self) -> None:
-        """Make later reads (e.g. a late readahead) return EOF without touching the source."""
+        """Make later reads (e.g. a late readahead) return EOF without touching the source.
+
+        Also stops the hashing thread.
+        """
         with self._lock:
             self._shut = True
+            self._sha.hexdigest()
 
     def hexdigest(self) -> str:
+        """Digest of everything read so far; call once reading is over."""
         with self._lock:
             return self._sha.hexdigest()
 

@@ -192,8 +192,9 @@ def _convert(
 
 def _flush(writer: pq.ParquetWriter, pending: list[pa.RecordBatch]) -> None:
     if pending:
-        # One write per row group: ParquetWriter starts a new row group on every call.
-        writer.write_table(pa.Table.from_batches(pending), row_group_size=ROW_GROUP_ROWS * 2)
+        # ParquetWriter starts a new row group on every call: make each call one group.
+        table = pa.Table.from_batches(pending)
+        writer.write_table(table, row_group_size=max(table.num_rows, 1))
         pending.clear()
 
 
