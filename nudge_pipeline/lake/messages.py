@@ -12,6 +12,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from nudge_pipeline import crashpoints
+
 from .csv_stream import CsvContentError, HashingReader, Readable, open_csv_batches
 from .errors import LakeInputError
 from .paths import message_dir, message_file_path, message_part_num
@@ -196,6 +198,7 @@ def _flush(writer: pq.ParquetWriter, pending: list[pa.RecordBatch]) -> None:
         table = pa.Table.from_batches(pending)
         writer.write_table(table, row_group_size=max(table.num_rows, 1))
         pending.clear()
+        crashpoints.reached(crashpoints.MID_PARQUET_WRITE)
 
 
 def _extra_json(batch: pa.RecordBatch, extra_idx: Sequence[int], names: Sequence[str]) -> pa.Array:

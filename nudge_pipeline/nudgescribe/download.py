@@ -11,6 +11,8 @@ from urllib.parse import urljoin, urlsplit
 import requests
 from urllib3.exceptions import HTTPError as Urllib3Error
 
+from nudge_pipeline import crashpoints
+
 from . import quirks
 from .errors import ContractViolationError, DownloadRefusedError, NotFoundError, TransientError
 from .models import Record
@@ -68,6 +70,7 @@ class BodyStream(io.RawIOBase):
                 raise self._cut(f"Content-Length is {self._expected}")
             return b""
         self.received += len(data)
+        crashpoints.reached(crashpoints.MID_DOWNLOAD)
         return data
 
     def readinto(self, buffer: Any) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from nudge_pipeline import crashpoints
+
 from . import quirks
 from .client import NudgescribeClient
 from .errors import ExportFailedError, ExportTimeoutError
@@ -83,6 +85,7 @@ class ExportJob:
             else:
                 job_id = self.client.publish(self.campaign_id, self.run_id)
                 self.published = True
+                crashpoints.reached(crashpoints.AFTER_PUBLISH)
             self._announce(job_id)
         return self._poll(job_id, started)
 
@@ -104,6 +107,7 @@ class ExportJob:
                 )
             time.sleep(wait)
             status = self._status()
+            crashpoints.reached(crashpoints.POLLING)
             now = time.monotonic()
             if status.status == quirks.EXPORT_STATUS_COMPLETED:
                 return self._done(job_id, status)

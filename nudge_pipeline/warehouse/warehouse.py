@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 from sqlalchemy import Connection, text
 
+from nudge_pipeline import crashpoints
 from nudge_pipeline.warehouse import engine as engines
 from nudge_pipeline.warehouse import migrations
 from nudge_pipeline.warehouse.arrow_input import conform
@@ -136,6 +137,7 @@ class Warehouse:
                     keys,
                 )
             counts = self._loader.insert_message_files(conn, files, constants, filesystem)
+            crashpoints.reached(crashpoints.MID_WAREHOUSE_LOAD)
             expected = {f.file_num: f.row_count for f in files}
             actual = {num: counts.get(num, 0) for num in expected} | counts
             if actual != expected:

@@ -18,6 +18,7 @@ from typing import Any
 
 import dagster as dg
 
+from nudge_pipeline import crashpoints
 from nudge_pipeline.defs import progress
 from nudge_pipeline.defs.assets.common import API_POOL, BACKFILL_POLICY
 from nudge_pipeline.defs.assets.snapshots import campaign_runs
@@ -334,6 +335,7 @@ def message_files(
             },
             partition_key=run.key,
         )
+    crashpoints.reached(crashpoints.BETWEEN_LAKE_AND_WAREHOUSE)
     failures.raise_if_any()
     return dg.MaterializeResult(
         metadata={"dagster/column_schema": _message_column_schema()},
