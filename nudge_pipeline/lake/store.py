@@ -187,12 +187,16 @@ class Lake:
         with self.fs.open_output_stream(self.fs_path(rel)) as sink:
             sink.write(data)
 
-    def sweep_orphans(self, older_than_seconds: float = DEFAULT_ORPHAN_AGE_SECONDS) -> list[str]:
+    def sweep_orphans(
+        self, older_than_seconds: float = DEFAULT_ORPHAN_AGE_SECONDS, under: str = ""
+    ) -> list[str]:
         """Delete temporary files left by killed writers; returns their relative paths.
 
         Only temps older than ``older_than_seconds`` go, so live writers are left alone.
+        ``under`` limits the sweep to one folder (relative to the root).
         """
-        selector = pafs.FileSelector(self.base, recursive=True, allow_not_found=True)
+        top = self.fs_path(under) if under else self.base
+        selector = pafs.FileSelector(top, recursive=True, allow_not_found=True)
         cutoff = time.time() - older_than_seconds
         removed: list[str] = []
         for info in self.fs.get_file_info(selector):
@@ -211,9 +215,11 @@ def is_temp_name(file_name: str) -> bool:
     return _TEMP_NAME.fullmatch(file_name) is not None
 
 
-def sweep_orphans(lake: Lake, older_than_seconds: float = DEFAULT_ORPHAN_AGE_SECONDS) -> list[str]:
+def sweep_orphans(
+    lake: Lake, older_than_seconds: float = DEFAULT_ORPHAN_AGE_SECONDS, under: str = ""
+) -> list[str]:
     """Delete temporary files left by killed writers. See ``Lake.sweep_orphans``."""
-    return lake.sweep_orphans(older_than_seconds)
+    return lake.sweep_orphans(older_than_seconds, under)
 
 
 def _fsync_path(path: str, *, directory: bool = False) -> None:

@@ -28,15 +28,18 @@ from nudge_pipeline.defs.partitions import campaign_runs_partitions, parse_campa
 from nudge_pipeline.defs.resources import LakeResource, NudgescribeResource, WarehouseResource
 from nudge_pipeline.lake import (
     MESSAGE_SCHEMA,
+    ROW_BLOCK_SIZES,
     ExportStateStore,
     Lake,
     MessageFileStats,
+    RowTooLargeError,
     existing_message_file,
     list_message_files,
     message_dir,
     prune_message_files,
     write_message_file,
 )
+from nudge_pipeline.nudgescribe.errors import NudgescribeError
 from nudge_pipeline.nudgescribe.export import ExportJob
 from nudge_pipeline.warehouse import MessageFileLoad
 
@@ -59,11 +62,15 @@ class PartitionFailures:
         self.stop = False
         self._lock = threading.Lock()
 
-    def record(self, key: str, exc: BaseException) -> None:
+    def record(self, key: str, exc: BaseException, subject: str = "") -> None:
+        """`subject` names the part of the partition at fault (e.g. "export file 3")."""
         cause = cause_of(exc)
+        message = describe(exc)
+        if subject and subject not in message:
+            message = f"{subject}: {message}"
         with self._lock:
-            self.by_key.setdefault(key, {"cause": cause, "message": describe(exc)})
-        self.context.log.error(f"{key}: {cause}: {describe(exc)}")
+            self.by_key.setdefault(key, {"cause": cause, "message": message})
+        self.context.log.error(f"{key}: {cause}: {message}")
         progress.emit("partition_failed", asset=self.context.asset_key.to_user_string(), key=key)
         if cause in GLOBAL_CAUSES:
             self.stop = True
@@ -120,7 +127,11 @@ def message_export(
         try:
             campaign_ids = {parse_campaign_run_key(k)[0] for k in keys}
             campaigns = [c for c in client.list_campaigns() if c.campaign_id in campaign_ids]
-            known = {r.partition_key: r for r in discover_runs(client, campaigns, allowed)}
+            unreadable: dict[str, NudgescribeError] = {}
+            known = {
+                r.partition_key: r for r in discover_runs(client, campaigns, allowed, unreadable)
+            }
+            listed = {c.campaign_id for c in campaigns}
         except Exception as exc:
             for key in keys:
                 failures.record(key, exc)
@@ -131,8 +142,15 @@ def message_export(
             if failures.stop:
                 failures.by_key.setdefault(key, {"cause": "not attempted", "message": ""})
                 return
+            campaign_id = parse_campaign_run_key(key)[0]
+            if campaign_id in unreadable:
+                failures.record(key, unreadable[campaign_id], f"campaign {campaign_id}")
+                return
+            gone = None if campaign_id in listed else f"campaign {campaign_id} no longer exists"
             try:
-                metadata = _export_one(context, client, store, key, known.get(key), nudgescribe)
+                metadata = _export_one(
+                    context, client, store, key, known.get(key), nudgescribe, gone
+                )
                 context.add_asset_metadata(metadata, partition_key=key)
             except Exception as exc:
                 failures.record(key, exc)
@@ -151,10 +169,11 @@ def _export_one(
     key: str,
     discovered: Any,
     nudgescribe: NudgescribeResource,
+    gone: str | None = None,
 ) -> dict[str, Any]:
     campaign_id, run_id = parse_campaign_run_key(key)
     if discovered is None:
-        reason = "the run is no longer listed in the campaign's run history"
+        reason = gone or f"run {run_id} is no longer listed in the campaign's run history"
         context.log.warning(f"{key}: not published: {reason}")
         return _skip_metadata(reason)
     if not discovered.eligibility.eligible:
@@ -215,13 +234,27 @@ class _RunFiles:
     num_files: int
     landed: dict[int, MessageFileStats]
     downloaded: int = 0
+    export_type: str = "utf8"
 
 
 def _land_file(client: Any, lake: Lake, run: _RunFiles, file_num: int) -> MessageFileStats:
-    def consume(stream: Any) -> MessageFileStats:
-        return write_message_file(lake, run.campaign_id, run.run_id, file_num, stream, run.job_id)
+    # Rare files hold a row longer than the usual read block: fetched again with a larger one.
+    block_sizes = list(ROW_BLOCK_SIZES)
+    while True:
+        block_size = block_sizes.pop(0)
 
-    return client.download_export_file(run.campaign_id, run.run_id, file_num, consume=consume)
+        def consume(stream: Any, block_size: int = block_size) -> MessageFileStats:
+            return write_message_file(
+                lake, run.campaign_id, run.run_id, file_num, stream, run.job_id, block_size
+            )
+
+        try:
+            return client.download_export_file(
+                run.campaign_id, run.run_id, file_num, consume=consume, export_type=run.export_type
+            )
+        except RowTooLargeError:
+            if not block_sizes:
+                raise
 
 
 def _already_landed(
@@ -274,9 +307,18 @@ def message_files(
             context.add_asset_metadata(_skip_metadata(reason), partition_key=key)
             continue
         run = _RunFiles(
-            key, campaign_id, run_id, str(state.get("job_id") or ""), int(state["num_files"]), {}
+            key,
+            campaign_id,
+            run_id,
+            str(state.get("job_id") or ""),
+            int(state["num_files"]),
+            {},
+            export_type=nudgescribe.export_type,
         )
         runs.append(run)
+        # Only this step writes a run's files, so any temporary file there is a killed
+        # writer's leftover. (A concurrent run of the same partition would fail loudly.)
+        the_lake.sweep_orphans(older_than_seconds=0, under=message_dir(campaign_id, run_id))
         prune_message_files(the_lake, campaign_id, run_id, run.num_files)
         recorded = state.get("files") or {}
         for file_num in range(run.num_files):
@@ -307,7 +349,7 @@ def message_files(
                 except Exception as exc:
                     with lock:
                         if run.key not in failures.by_key:
-                            failures.record(run.key, exc)
+                            failures.record(run.key, exc, f"export file {file_num}")
                     continue
                 if stats is None:  # not attempted: an earlier failure ruled it out
                     continue
@@ -317,10 +359,11 @@ def message_files(
                 progress.emit("file_landed", key=run.key, rows=stats.row_count)
 
     for run in runs:
+        if run.key in failures.by_key or len(run.landed) < run.num_files:
+            _discard_files(the_lake, run)
+            continue
         if run.landed:
             store.update(run.campaign_id, run.run_id, files=_files_state(run.landed))
-        if run.key in failures.by_key:
-            continue
         rows = sum(s.row_count for s in run.landed.values())
         context.add_asset_metadata(
             {
@@ -354,6 +397,18 @@ def _guarded(
     if failures.stop or run.key in failures.by_key:
         return None
     return land(client, lake, run, file_num)
+
+
+def _discard_files(lake: Lake, run: _RunFiles) -> None:
+    """A run lands whole or not at all: a failed run's files of this export leave the lake.
+
+    Files of an earlier export (a run landed before) stay. Only a killed process leaves
+    part of a run behind, for the next attempt to reuse.
+    """
+    for file_num, rel in list_message_files(lake, run.campaign_id, run.run_id):
+        stats = existing_message_file(lake, run.campaign_id, run.run_id, file_num)
+        if stats is None or stats.export_job_id == run.job_id:
+            lake.delete(rel)
 
 
 def _run_dir(run: _RunFiles) -> str:
