@@ -1,0 +1,196 @@
+"""`nudge-pipeline sync` in processes of its own, and what a sync left in the lake and warehouse.
+
+Each sync is a separate OS process with its own pid: SIGKILL stops it with no cleanup, as a
+power cut would. The processes are forked from a multiprocessing fork server that has
+imported Dagster, pandas and the database drivers once, so a drill of many syncs does not
+pay several seconds of imports per sync.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import shutil
+import signal
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import sqlalchemy as sa
+
+from nudge_pipeline.lake.store import is_temp_name
+from nudge_pipeline.simulator import SimHandle
+from tests.e2e.helpers import expected_messages
+
+REPO_DAGSTER_YAML = Path(__file__).resolve().parents[2] / "dagster_home" / "dagster.yaml"
+PRELOAD = [
+    "nudge_pipeline.cli",
+    "nudge_pipeline.sync",
+    "nudge_pipeline.defs.sync",
+    "nudge_pipeline.warehouse.loaders.duckdb",
+    "nudge_pipeline.warehouse.loaders.postgres",
+    "pandas",
+    "duckdb_engine",
+]
+SYNC_TIMEOUT = 240.0
+
+PUBLISH = "POST /v1/messages/publish"
+PAGES = "POST /v1/messages/pages"
+FETCH = "POST /v1/messages/fetch"
+
+MessageKey = tuple[str, str, str, str]  # campaign_id, run_id, customer_id, message
+
+
+@dataclass(frozen=True)
+class SyncOutcome:
+    returncode: int  # negative: killed by that signal, as with subprocess
+    stdout: str
+    stderr: str
+
+    @property
+    def killed(self) -> bool:
+        return self.returncode == -signal.SIGKILL
+
+    def tail(self) -> str:
+        return f"exit {self.returncode}\n{self.stdout[-3000:]}\n{self.stderr[-3000:]}"
+
+
+def _context() -> Any:
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(PRELOAD)
+    return context
+
+
+def _sync_main(env: dict[str, str], args: list[str], out: str, err: str) -> None:
+    os.environ.clear()
+    os.environ.update(env)
+    for fd, path in ((1, out), (2, err)):
+        target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.dup2(target, fd)
+        os.close(target)
+    from nudge_pipeline.cli import app
+
+    app(["sync", *args], prog_name="nudge-pipeline")  # exits with the command's status
+
+
+def _create_instance(home: str) -> None:
+    import dagster as dg
+
+    os.environ["DAGSTER_HOME"] = home  # the project's dagster.yaml reads it
+    dg.DagsterInstance.from_config(home).dispose()
+
+
+def _run_in_child(target: Any, args: tuple[Any, ...], timeout: float) -> int:
+    process = _context().Process(target=target, args=args)
+    process.start()
+    process.join(timeout)
+    if process.is_alive():
+        process.kill()
+        process.join()
+        raise TimeoutError(f"{target.__name__} still running after {timeout:.0f} s")
+    assert process.exitcode is not None
+    return process.exitcode
+
+
+def run_sync(env: dict[str, str], *args: str, timeout: float = SYNC_TIMEOUT) -> SyncOutcome:
+    """`nudge-pipeline sync *args` with exactly `env` as its environment."""
+    logs = Path(env["DAGSTER_HOME"]).parent
+    out, err = logs / "sync.stdout", logs / "sync.stderr"
+    code = _run_in_child(_sync_main, (env, list(args), str(out), str(err)), timeout)
+    return SyncOutcome(code, out.read_text(errors="replace"), err.read_text(errors="replace"))
+
+
+def make_dagster_home(template: Path, target: Path) -> Path:
+    """A copy of a migrated instance that uses the project's dagster.yaml (pools included)."""
+    if not (template / "dagster.yaml").exists():
+        template.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO_DAGSTER_YAML, template / "dagster.yaml")
+        code = _run_in_child(_create_instance, (str(template),), SYNC_TIMEOUT)
+        assert code == 0, "could not create the template Dagster instance"
+    shutil.copytree(template, target)
+    return target
+
+
+def drill_env(
+    sim: SimHandle, root: Path, warehouse_url: str, dagster_home: Path, **extra: str
+) -> dict[str, str]:
+    account = sim.account
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NUDGESCRIBE_", "NUDGE_"))}
+    env.update(
+        NUDGESCRIBE_BASE_URL=sim.base_url,
+        NUDGESCRIBE_API_CODE=account.api_code,
+        NUDGESCRIBE_API_KEY=account.api_key,
+        NUDGESCRIBE_API_SECRET=account.api_secret,
+        NUDGESCRIBE_PROFILE_KEY=account.profile_key,
+        NUDGE_LAKE_ROOT=str(root / "lake"),
+        NUDGE_WAREHOUSE_URL=warehouse_url,
+        DAGSTER_HOME=str(dagster_home),
+        COLUMNS="200",
+    )
+    env.update(extra)
+    return env
+
+
+# ------------------------------------------------------------------ what landed
+
+
+def published_messages(sim: SimHandle) -> Counter[MessageKey]:
+    """Messages of the eligible runs (stage Published), read through the paged JSON API."""
+    return expected_messages(sim, {"Published"})
+
+
+def warehouse_messages(url: str) -> Counter[MessageKey]:
+    rows = _query(url, "SELECT campaign_id, run_id, customer_id, message FROM nudgescribe.messages")
+    return Counter((r[0], r[1], r[2], r[3]) for r in rows)
+
+
+def warehouse_files(url: str) -> dict[str, str]:
+    """message_files: lake_path -> export_job_id."""
+    rows = _query(url, "SELECT lake_path, export_job_id FROM nudgescribe.message_files")
+    return {str(r[0]): str(r[1]) for r in rows}
+
+
+def _query(url: str, sql: str) -> list[Any]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(sa.text(sql)).all())
+    finally:
+        engine.dispose()
+
+
+def lake_files(lake_root: Path) -> list[Path]:
+    return sorted(p for p in lake_root.rglob("*") if p.is_file())
+
+
+def temp_files(lake_root: Path) -> list[Path]:
+    return [p for p in lake_files(lake_root) if is_temp_name(p.name)]
+
+
+def lake_message_files(lake_root: Path) -> list[Path]:
+    return [p for p in lake_files(lake_root / "messages") if p.suffix == ".parquet"]
+
+
+def lake_messages(lake_root: Path) -> Counter[MessageKey]:
+    found: Counter[MessageKey] = Counter()
+    columns = ["campaign_id", "run_id", "customer_id", "message"]
+    for path in lake_message_files(lake_root):
+        table = pq.read_table(path, columns=columns)
+        found.update(zip(*(table.column(c).to_pylist() for c in columns), strict=True))
+    return found
+
+
+def assert_landed_exactly(
+    expected: Counter[MessageKey], lake_root: Path, warehouse_url: str
+) -> None:
+    """Every expected message once in the warehouse and the lake; no stray or partial file."""
+    assert expected, "the world must hold eligible messages"
+    in_warehouse = warehouse_messages(warehouse_url)
+    assert in_warehouse - expected == Counter(), "rows duplicated or not expected"
+    assert expected - in_warehouse == Counter(), "rows lost"
+    assert lake_messages(lake_root) == expected
+    assert temp_files(lake_root) == []
+    recorded = set(warehouse_files(warehouse_url))
+    assert {str(p) for p in lake_message_files(lake_root)} == recorded
