@@ -9,8 +9,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from nudge_pipeline.defs.eligibility import COMPLETED, Eligibility, publish_eligibility
+from nudge_pipeline.defs.failures import GLOBAL_CAUSES, cause_of
 from nudge_pipeline.defs.partitions import PartitionKeyError, campaign_run_key, customer_group_key
 from nudge_pipeline.nudgescribe.client import NudgescribeClient
+from nudge_pipeline.nudgescribe.errors import NudgescribeError
 from nudge_pipeline.nudgescribe.models import Campaign, CampaignRun, CustomerGroup
 
 
@@ -33,6 +35,8 @@ class Discovery:
     runs: list[DiscoveredRun]
     customer_groups: list[CustomerGroup]
     rejected_groups: list[str] = field(default_factory=list)
+    # Campaigns whose run history could not be read: campaign_id -> the error.
+    failed_campaigns: dict[str, NudgescribeError] = field(default_factory=dict)
 
     @property
     def completed_runs(self) -> list[DiscoveredRun]:
@@ -64,11 +68,23 @@ def workspace_ids(campaigns: Iterable[Campaign]) -> list[str]:
 
 
 def discover_runs(
-    client: NudgescribeClient, campaigns: Sequence[Campaign], allowed_stages: Sequence[str]
+    client: NudgescribeClient,
+    campaigns: Sequence[Campaign],
+    allowed_stages: Sequence[str],
+    failed: dict[str, NudgescribeError] | None = None,
 ) -> list[DiscoveredRun]:
+    """Runs of each campaign. A campaign whose history cannot be read goes into `failed`
+    (when given) and the others are still discovered, unless the cause rules out them all."""
     found: list[DiscoveredRun] = []
     for campaign in campaigns:
-        for run in client.list_runs(campaign.campaign_id):
+        try:
+            runs = client.list_runs(campaign.campaign_id)
+        except NudgescribeError as exc:
+            if failed is None or cause_of(exc) in GLOBAL_CAUSES:
+                raise
+            failed[campaign.campaign_id] = exc
+            continue
+        for run in runs:
             eligibility = publish_eligibility(run.status, campaign.stage, allowed_stages)
             try:
                 key: str | None = campaign_run_key(campaign.campaign_id, run.run_id)
@@ -88,7 +104,8 @@ def discover(
     if campaign_ids:
         wanted = set(campaign_ids)
         campaigns = [c for c in campaigns if c.campaign_id in wanted]
-    runs = discover_runs(client, campaigns, allowed_stages)
+    failed: dict[str, NudgescribeError] = {}
+    runs = discover_runs(client, campaigns, allowed_stages, failed)
     groups: list[CustomerGroup] = []
     rejected: list[str] = []
     referenced = {c.customer_group_id for c in campaigns if c.customer_group_id}
@@ -102,4 +119,4 @@ def discover(
                 rejected.append(str(exc))
                 continue
             groups.append(group)
-    return Discovery(campaigns, runs, groups, rejected)
+    return Discovery(campaigns, runs, groups, rejected, failed)

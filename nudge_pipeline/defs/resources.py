@@ -31,6 +31,8 @@ class NudgescribeResource(dg.ConfigurableResource):
     x_ip: str = "127.0.0.1"
     x_api_key: str = ""
     download_hosts: str = ""
+    # "utf8" (the file in the fetch answer) or "url" (a pre-signed URL on download_hosts).
+    export_type: str = "utf8"
     profile_key: str = ""
     publish_stages: str = "Published"
     parallel_downloads: int = DEFAULT_PARALLEL_DOWNLOADS
@@ -124,6 +126,7 @@ def resources_from_env(environ: Mapping[str, str] | None = None) -> dict[str, An
             x_ip=_env(env, "NUDGESCRIBE_X_IP", "127.0.0.1"),
             x_api_key=_env(env, "NUDGESCRIBE_X_API_KEY", ""),
             download_hosts=_env(env, "NUDGESCRIBE_DOWNLOAD_HOSTS", ""),
+            export_type=_env(env, "NUDGESCRIBE_EXPORT_TYPE", "utf8"),
             profile_key=_env(env, "NUDGESCRIBE_PROFILE_KEY", ""),
             publish_stages=_env(env, "NUDGE_PUBLISH_STAGES", "Published"),
             parallel_downloads=int(

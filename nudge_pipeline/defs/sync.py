@@ -150,6 +150,8 @@ class SyncEngine:
             self._fail("unusable id", f"campaign {run.campaign.campaign_id}", str(run.key_error))
         for problem in found.rejected_groups:
             self._fail("unusable id", "customer group", problem)
+        for campaign_id, error in found.failed_campaigns.items():
+            self._fail(cause_of(error), f"campaign {campaign_id}", describe(error))
         return found
 
     def _register(self, found: Discovery) -> None:

@@ -3,7 +3,8 @@
 No HTTP and no Dagster here: callers hand in byte streams and Arrow tables.
 """
 
-from .errors import LakeInputError
+from .csv_stream import ROW_BLOCK_SIZES
+from .errors import LakeInputError, RowTooLargeError
 from .messages import (
     MESSAGE_SCHEMA,
     MessageFileStats,
@@ -26,10 +27,12 @@ from .tables import read_table, write_table
 
 __all__ = [
     "MESSAGE_SCHEMA",
+    "ROW_BLOCK_SIZES",
     "ExportStateStore",
     "Lake",
     "LakeInputError",
     "MessageFileStats",
+    "RowTooLargeError",
     "customers_path",
     "encode_id",
     "existing_message_file",

@@ -25,6 +25,8 @@ MAX_HEADER_BYTES = 1024 * 1024
 # pyarrow's default. One CSV row must fit in a block; bigger blocks cost peak memory, as
 # the reader keeps several in flight.
 BLOCK_SIZE = 1024 * 1024
+# A row must fit in one block: files with longer rows are read again with the next size.
+ROW_BLOCK_SIZES = (BLOCK_SIZE, 64 * 1024 * 1024)
 
 
 class CsvContentError(ValueError):
@@ -80,6 +82,8 @@ class HashingReader(io.RawIOBase):
         self._sha = _BackgroundSha256()
         self._shut = False
         self.byte_count = 0
+        # RFC 4180 quotes come in pairs; an odd count at the end means one never closed.
+        self.quotes = 0
         self.source_error: BaseException | None = None
 
     def readable(self) -> bool:
@@ -97,6 +101,7 @@ class HashingReader(io.RawIOBase):
             if data:
                 self._sha.update(data)
                 self.byte_count += len(data)
+                self.quotes += data.count(b'"')
             return data
 
     def _read_full(self, size: int) -> bytes:
@@ -218,7 +223,7 @@ def _split_header(reader: HashingReader) -> tuple[tuple[str, ...], bytes]:
     return tuple(rows[0]), rest
 
 
-def open_csv_batches(reader: HashingReader) -> CsvBatches:
+def open_csv_batches(reader: HashingReader, block_size: int = BLOCK_SIZE) -> CsvBatches:
     """Read the header, then stream the rows as string-only record batches.
 
     Raises CsvContentError for a missing or unusable header; row errors (ragged rows,
@@ -231,7 +236,7 @@ def open_csv_batches(reader: HashingReader) -> CsvBatches:
         if not rest:
             return CsvBatches(columns, iter(()))
     try:
-        csv_reader = _open(rest, reader, names)
+        csv_reader = _open(rest, reader, names, block_size)
     except pa.ArrowInvalid as exc:
         # Only blank lines after the header: pyarrow calls that empty, we call it 0 rows.
         if "Empty CSV file" in str(exc):
@@ -240,10 +245,12 @@ def open_csv_batches(reader: HashingReader) -> CsvBatches:
     return CsvBatches(columns, _iterate(csv_reader))
 
 
-def _open(rest: bytes, reader: HashingReader, names: list[str]) -> pacsv.CSVStreamingReader:
+def _open(
+    rest: bytes, reader: HashingReader, names: list[str], block_size: int
+) -> pacsv.CSVStreamingReader:
     return pacsv.open_csv(
         _Replay(rest, reader),
-        read_options=pacsv.ReadOptions(column_names=names, block_size=BLOCK_SIZE, use_threads=True),
+        read_options=pacsv.ReadOptions(column_names=names, block_size=block_size, use_threads=True),
         parse_options=pacsv.ParseOptions(newlines_in_values=True),
         convert_options=pacsv.ConvertOptions(
             column_types={name: pa.string() for name in names},

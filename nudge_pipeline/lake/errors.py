@@ -17,3 +17,13 @@ class LakeInputError(ValueError):
         super().__init__(
             f"export file {file_num} of campaign {campaign_id!r} run {run_id!r}: {reason}"
         )
+
+
+class RowTooLargeError(LakeInputError):
+    """A CSV row does not fit in the read block; the same bytes read with a larger
+    block_size can land."""
+
+    def __init__(self, campaign_id: str, run_id: str, file_num: int, block_size: int) -> None:
+        self.block_size = block_size
+        mib = block_size // (1024 * 1024)
+        super().__init__(campaign_id, run_id, file_num, f"a row is longer than {mib} MiB")

@@ -14,8 +14,8 @@ import pyarrow.parquet as pq
 
 from nudge_pipeline import crashpoints
 
-from .csv_stream import CsvContentError, HashingReader, Readable, open_csv_batches
-from .errors import LakeInputError
+from .csv_stream import BLOCK_SIZE, CsvContentError, HashingReader, Readable, open_csv_batches
+from .errors import LakeInputError, RowTooLargeError
 from .paths import message_dir, message_file_path, message_part_num
 from .store import Lake
 
@@ -72,25 +72,29 @@ def write_message_file(
     file_num: int,
     stream: Readable,
     export_job_id: str,
+    block_size: int = BLOCK_SIZE,
 ) -> MessageFileStats:
     """Stream one export CSV (any object with ``read(n)``) into its Parquet file.
 
     Atomic: on any error nothing appears under the final name and an earlier file there
     is left as it was. Content errors raise LakeInputError; errors raised by ``stream``
-    itself propagate unchanged, so a caller can retry with a fresh stream.
+    itself propagate unchanged, so a caller can retry with a fresh stream. A row longer
+    than ``block_size`` raises RowTooLargeError: retry with a larger one (ROW_BLOCK_SIZES).
     """
     rel = message_file_path(campaign_id, run_id, file_num)
     reader = HashingReader(stream)
     try:
         with lake.atomic_output(rel) as sink:
             columns, row_count = _convert(
-                reader, sink, campaign_id, run_id, file_num, export_job_id
+                reader, sink, campaign_id, run_id, file_num, export_job_id, block_size
             )
     except BaseException as exc:
         source_error = reader.source_error
         if source_error is not None and exc is not source_error:
             # pyarrow may wrap the stream's own failure; hand the original back.
             raise source_error from exc
+        if source_error is None and "straddling object" in str(exc):
+            raise RowTooLargeError(campaign_id, run_id, file_num, block_size) from None
         if source_error is None and isinstance(exc, _CONTENT_ERRORS):
             raise LakeInputError(campaign_id, run_id, file_num, _reason(exc)) from None
         raise
@@ -137,8 +141,9 @@ def _convert(
     run_id: str,
     file_num: int,
     export_job_id: str,
+    block_size: int,
 ) -> tuple[tuple[str, ...], int]:
-    csv = open_csv_batches(reader)
+    csv = open_csv_batches(reader, block_size)
     columns = csv.columns
     _check_header(columns)
     customer_idx = columns.index("customer_id")
@@ -183,6 +188,9 @@ def _convert(
                 _flush(writer, pending)
                 pending_rows = pending_bytes = 0
         reader.drain()
+        if reader.quotes % 2:
+            # pyarrow takes an unclosed quote as a value running to the end of the file.
+            raise CsvContentError("the file ends inside a quoted value (a quote never closes)")
         _flush(writer, pending)
         writer.add_key_value_metadata(
             _file_metadata(campaign_id, run_id, file_num, export_job_id, columns, row_count, reader)
