@@ -10,15 +10,16 @@ from nudge_pipeline.nudgescribe import errors as api
 from nudge_pipeline.nudgescribe.config import ConfigError
 from nudge_pipeline.warehouse import WarehouseError
 
+QUOTA_EXHAUSTED = "quota exhausted"
 # Causes after which no other partition can succeed in this run either.
 GLOBAL_CAUSES = frozenset(
-    {"quota exhausted", "bad credentials", "unreachable API", "bad configuration"}
+    {QUOTA_EXHAUSTED, "bad credentials", "unreachable API", "bad configuration"}
 )
 
 
 def cause_of(exc: BaseException) -> str:
     if isinstance(exc, api.QuotaExhaustedError):
-        return "quota exhausted"
+        return QUOTA_EXHAUSTED
     if isinstance(exc, api.AuthError):
         return "bad credentials"
     if isinstance(exc, ConfigError):

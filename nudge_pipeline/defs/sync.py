@@ -17,7 +17,7 @@ from nudge_pipeline.defs import build_defs, progress
 from nudge_pipeline.defs.assets.common import MAX_PARTITIONS_PER_RUN
 from nudge_pipeline.defs.assets.messages import FAILURES_KEY
 from nudge_pipeline.defs.discovery import Discovery, discover
-from nudge_pipeline.defs.failures import GLOBAL_CAUSES, cause_of, describe
+from nudge_pipeline.defs.failures import GLOBAL_CAUSES, QUOTA_EXHAUSTED, cause_of, describe
 from nudge_pipeline.defs.jobs import campaign_run_job, customers_job, snapshots_job
 from nudge_pipeline.defs.partitions import CAMPAIGN_RUNS, CUSTOMER_GROUPS
 from nudge_pipeline.defs.resources import NudgescribeResource, resources_from_env
@@ -283,7 +283,7 @@ class SyncEngine:
         order = self.instance.get_dynamic_partitions(CAMPAIGN_RUNS)
         queue = consecutive_chunks(todo, order, self.batch)
         retried: set[str] = set()
-        while queue and not self.stopped_by:
+        while queue and self._may_start(queue[0], retried):
             chunk = queue.pop(0)
             _, failed = self._execute(campaign_run_job, chunk, "campaign runs")
             bystanders = []
@@ -311,6 +311,13 @@ class SyncEngine:
             # Partitions held up by another partition's failure get a run of their own.
             retried.update(bystanders)
             queue[:0] = consecutive_chunks(bystanders, order, self.batch)
+
+    def _may_start(self, chunk: Sequence[str], retries: set[str]) -> bool:
+        # A spent quota rules out new exports, not landing those a stopped run completed:
+        # partitions sent back for a run of their own reuse their export, publishing nothing.
+        if self.stopped_by == QUOTA_EXHAUSTED:
+            return set(chunk) <= retries
+        return not self.stopped_by
 
     def _materialized_in_last_run(self, key: str) -> bool:
         if not self.report.dagster_run_ids:
