@@ -10,16 +10,18 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import queue
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
 _BOM = b"\xef\xbb\xbf"
+_QUOTE = ord('"')
+_EMPTY = pa.py_buffer(b"")
 _HEADER_CHUNK = 64 * 1024
 MAX_HEADER_BYTES = 1024 * 1024
 # pyarrow's default. One CSV row must fit in a block; bigger blocks cost peak memory, as
@@ -37,49 +39,22 @@ class Readable(Protocol):
     def read(self, size: int = ..., /) -> bytes: ...
 
 
-class _BackgroundSha256:
-    """SHA-256 on its own thread (hashlib drops the GIL), so hashing overlaps parsing.
-
-    One worker and a FIFO keep the update order; the bounded queue caps held memory.
-    """
-
-    def __init__(self) -> None:
-        self._sha = hashlib.sha256()
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
-        self._digest: str | None = None
-        self._worker = threading.Thread(target=self._run, name="csv-sha256", daemon=True)
-        self._worker.start()
-
-    def _run(self) -> None:
-        while (chunk := self._queue.get()) is not None:
-            self._sha.update(chunk)
-
-    def update(self, data: bytes) -> None:
-        if self._digest is not None:
-            raise RuntimeError("bytes read after the digest was taken")
-        self._queue.put(data)
-
-    def hexdigest(self) -> str:
-        if self._digest is None:
-            self._queue.put(None)
-            self._worker.join()
-            self._digest = self._sha.hexdigest()
-        return self._digest
-
-
 class HashingReader(io.RawIOBase):
     """Pass-through reader that counts and hashes what is read, and can be shut off.
 
-    Reads may come from pyarrow's readahead thread; the lock keeps hash order equal to
-    stream order. ``source_error`` keeps the caller's stream failure so it is re-raised
-    as itself (a retryable network error) rather than as a CSV error.
+    pyarrow reads through ``read_buffer`` from its readahead thread: each block is read
+    into a buffer of Arrow's memory pool (reused from block to block, no fresh pages per
+    block) and hashed in place on that thread (hashlib drops the GIL). The lock keeps
+    hash order equal to stream order. ``source_error`` keeps the caller's stream failure
+    so it is re-raised as itself (a retryable network error) rather than as a CSV error.
     """
 
     def __init__(self, source: Readable) -> None:
         super().__init__()
         self._source = source
+        self._source_readinto = getattr(source, "readinto", None)
         self._lock = threading.Lock()
-        self._sha = _BackgroundSha256()
+        self._sha = hashlib.sha256()
         self._shut = False
         self.byte_count = 0
         # RFC 4180 quotes come in pairs; an odd count at the end means one never closed.
@@ -89,36 +64,45 @@ class HashingReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def read(self, size: int = -1, /) -> bytes:
+    def read_buffer(self, size: int) -> pa.Buffer:
         with self._lock:
             if self._shut:
-                return b""
+                return _EMPTY
             try:
-                data = self._read_full(size)
+                block = self._read_full(size)
             except BaseException as exc:
                 self.source_error = exc
                 raise
-            if data:
-                self._sha.update(data)
-                self.byte_count += len(data)
-                self.quotes += data.count(b'"')
-            return data
+            if block.size:
+                self._sha.update(block)
+                self.byte_count += block.size
+                self.quotes += int(np.count_nonzero(np.frombuffer(block, np.uint8) == _QUOTE))
+            return block
 
-    def _read_full(self, size: int) -> bytes:
+    def read(self, size: int = -1, /) -> bytes:
+        return self.read_buffer(size).to_pybytes()
+
+    def _read_full(self, size: int) -> pa.Buffer:
+        if size is None or size < 0:
+            return pa.py_buffer(bytes(self._source.read() or b""))
         # pyarrow takes each short read as a whole block, and a CSV row spanning
         # several blocks fails to parse; network bodies return short reads freely.
-        first = self._source.read(size)
-        if not first or size is None or size < 0 or len(first) >= size:
-            return bytes(first or b"")
-        parts = [bytes(first)]
-        missing = size - len(first)
-        while missing > 0:
-            more = self._source.read(missing)
-            if not more:
+        block = pa.allocate_buffer(size)
+        view = memoryview(block).cast("B")
+        filled = 0
+        while filled < size:
+            got = self._read_into(view[filled:])
+            if not got:
                 break
-            parts.append(bytes(more))
-            missing -= len(more)
-        return b"".join(parts)
+            filled += got
+        return block if filled == size else block.slice(0, filled)
+
+    def _read_into(self, view: memoryview) -> int:
+        if self._source_readinto is not None:
+            return int(self._source_readinto(view) or 0)
+        data = self._source.read(len(view))
+        view[: len(data)] = data
+        return len(data)
 
     def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
         data = self.read(len(buffer))
@@ -127,17 +111,13 @@ class HashingReader(io.RawIOBase):
 
     def drain(self, chunk: int = 1024 * 1024) -> None:
         """Read to EOF so the hash covers the whole stream."""
-        while self.read(chunk):
+        while self.read_buffer(chunk).size:
             pass
 
     def shut(self) -> None:
-        """Make later reads (e.g. a late readahead) return EOF without touching the source.
-
-        Also stops the hashing thread.
-        """
+        """Make later reads (e.g. a late readahead) return EOF without touching the source."""
         with self._lock:
             self._shut = True
-            self._sha.hexdigest()
 
     def hexdigest(self) -> str:
         """Digest of everything read so far; call once reading is over."""
@@ -156,14 +136,17 @@ class _Replay(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def read(self, size: int = -1, /) -> bytes:
+    def read_buffer(self, size: int) -> pa.Buffer:
         if self._head.nbytes:
             if size is None or size < 0:
                 size = self._head.nbytes
-            out = self._head[:size].tobytes()
+            out = pa.py_buffer(self._head[:size].tobytes())
             self._head = self._head[size:]
             return out
-        return self._rest.read(size)
+        return self._rest.read_buffer(size)
+
+    def read(self, size: int = -1, /) -> bytes:
+        return self.read_buffer(size).to_pybytes()
 
     def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
         data = self.read(len(buffer))

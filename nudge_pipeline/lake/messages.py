@@ -84,7 +84,7 @@ def write_message_file(
     rel = message_file_path(campaign_id, run_id, file_num)
     reader = HashingReader(stream)
     try:
-        with lake.atomic_output(rel) as sink:
+        with lake.atomic_output(rel, batched=True) as sink:
             columns, row_count = _convert(
                 reader, sink, campaign_id, run_id, file_num, export_job_id, block_size
             )

@@ -2,7 +2,8 @@
 
 Every file becomes visible under its final name in one step, complete:
 
-- local: written to a temporary name in the same folder, fsynced, then ``os.replace``d;
+- local: written to a temporary name in the same folder, then ``os.replace``d (when it
+  is fsynced: see ``durability``);
 - object store: written to a temporary key, then copied server-side to the final key.
   Writing the final key directly is not safe with pyarrow: its S3 stream has no abort,
   and closing it (even from a destructor after an error) completes the upload, which
@@ -27,6 +28,8 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+
+from .durability import DeferredFsync, FsyncPolicy, fsync_path, fsync_policy
 
 _TEMP_NAME = re.compile(r"\..+\.tmp-[0-9a-f]{32}")
 DEFAULT_ORPHAN_AGE_SECONDS = 3600.0
@@ -54,10 +57,12 @@ class Lake:
         root: str | os.PathLike[str],
         *,
         filesystem: pafs.FileSystem | None = None,
-        fsync: bool = True,
+        fsync: FsyncPolicy | None = None,
     ) -> None:
         text = os.fspath(root)
-        self.fsync = fsync
+        # Applies to local lakes; an object store makes a completed upload durable itself.
+        self.fsync = fsync_policy(fsync)
+        self._deferred = DeferredFsync()
         if filesystem is not None:
             self.fs = filesystem
             self.base = text.rstrip("/")
@@ -146,8 +151,12 @@ class Lake:
     # ---- atomic writing ---------------------------------------------------------
 
     @contextlib.contextmanager
-    def atomic_output(self, rel: str) -> Iterator[pa.NativeFile]:
-        """Yield a stream whose content appears under ``rel`` only if the block succeeds."""
+    def atomic_output(self, rel: str, *, batched: bool = False) -> Iterator[pa.NativeFile]:
+        """Yield a stream whose content appears under ``rel`` only if the block succeeds.
+
+        Under the ``batched`` fsync policy, ``batched=True`` leaves the fsync to the
+        background and ``sync()``; other writes are on disk when the block exits.
+        """
         final = self.fs_path(rel)
         parent, _, name = final.rpartition("/")
         temp = f"{parent}/.{name}.tmp-{uuid.uuid4().hex}"
@@ -160,25 +169,37 @@ class Lake:
                 yield sink
             finally:
                 sink.close()
-            self._publish(temp, final, parent)
+            self._publish(temp, final, parent, batched)
             published = True
         finally:
             if not published:
                 with contextlib.suppress(OSError):
                     self.fs.delete_file(temp)
 
-    def _publish(self, temp: str, final: str, parent: str) -> None:
+    def _publish(self, temp: str, final: str, parent: str, batched: bool) -> None:
         if not self.is_local:
             self.fs.move(temp, final)
             return
-        if self.fsync:
-            _fsync_path(temp)
-        os.replace(temp, final)
-        if self.fsync:
-            _fsync_path(parent, directory=True)
+        if self.fsync == "off":
+            os.replace(temp, final)
+        elif batched and self.fsync == "batched":
+            os.replace(temp, final)
+            self._deferred.add(final, parent)
+        else:
+            fsync_path(temp)
+            os.replace(temp, final)
+            fsync_path(parent, directory=True)
+
+    def sync(self) -> None:
+        """Wait until every file written through this Lake is on disk (see ``durability``).
+
+        Call it before anything records the files; a state write (``write_bytes``) does.
+        """
+        self._deferred.wait()
 
     def write_bytes(self, rel: str, data: bytes) -> None:
-        """Write a small file atomically."""
+        """Write a small file atomically, after every file written before it is durable."""
+        self.sync()
         if self.is_local:
             with self.atomic_output(rel) as sink:
                 sink.write(data)
@@ -220,12 +241,3 @@ def sweep_orphans(
 ) -> list[str]:
     """Delete temporary files left by killed writers. See ``Lake.sweep_orphans``."""
     return lake.sweep_orphans(older_than_seconds, under)
-
-
-def _fsync_path(path: str, *, directory: bool = False) -> None:
-    flags = os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0)
-    fd = os.open(path, flags)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
