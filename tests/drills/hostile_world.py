@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -145,6 +146,11 @@ class Pipeline:
             "lake": LakeResource(root=str(self.lake_root)),
             "warehouse": WarehouseResource(url=self.warehouse_url),
         }
+
+    @contextmanager
+    def client(self) -> Iterator[NudgescribeClient]:
+        with self.resources()["nudgescribe"].client() as client:
+            yield client
 
     def _materialize(self, assets: Sequence[Any], partitions: str, keys: Sequence[str]) -> Outcome:
         known = set(self.instance.get_dynamic_partitions(partitions))

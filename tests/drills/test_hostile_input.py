@@ -17,9 +17,17 @@ from typing import Any
 
 import pytest
 
+from nudge_pipeline.defs.discovery import discover
 from nudge_pipeline.simulator import SimHandle, run_simulator
 
-from .hostile_world import WORLD, Partition, Pipeline, published_partitions
+from .hostile_world import (
+    WORLD,
+    Partition,
+    Pipeline,
+    direct_client,
+    expected_rows,
+    published_partitions,
+)
 from .scripted_server import Answer, TamperingProxy
 
 PAGES = "POST /v1/messages/pages"
@@ -279,3 +287,358 @@ def test_a_ten_megabyte_message_lands_exactly(
     assert pipeline.warehouse_rows(victim.campaign_id, victim.run_id) == expected
     assert pipeline.lake_rows(victim.campaign_id, victim.run_id) == expected
     pipeline.assert_landed_exactly(bystander)
+
+
+# --- pre-signed URLs (NUDGESCRIBE_EXPORT_TYPE=url) ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "hosts", "words"),
+    [
+        pytest.param(
+            "https://storage.evil.example/part-1.csv?X-Signature=abc",
+            "",
+            ("host storage.evil.example is not on the download allow-list",),
+            id="off-allow-list",
+        ),
+        pytest.param(
+            "https://169.254.169.254/latest/meta-data/",
+            "",
+            ("host 169.254.169.254 is not on the download allow-list",),
+            id="metadata-address",
+        ),
+        pytest.param(
+            "https://10.0.0.7/part-1.csv",
+            "*.0.0.7",
+            ("10.0.0.7 resolves to a private address",),
+            id="wildcard-to-private-address",
+        ),
+        pytest.param(
+            "http://storage.example.com/part-1.csv",
+            "storage.example.com",
+            ("plain http to storage.example.com",),
+            id="http-off-loopback",
+        ),
+        pytest.param(
+            "https://user:pw@storage.example.com/part-1.csv",
+            "storage.example.com",
+            ("credentials embedded in the URL",),
+            id="credentials-in-url",
+        ),
+    ],
+)
+def test_a_presigned_url_outside_the_policy_is_never_fetched(
+    pipeline: Pipeline,
+    proxy: TamperingProxy,
+    sim: SimHandle,
+    runs: list[Partition],
+    url: str,
+    hosts: str,
+    words: tuple[str, ...],
+) -> None:
+    victim, bystander = victim_and_bystander(runs)
+    pipeline.nudgescribe = {"export_type": "url", "download_hosts": hosts}
+    proxy.replace(
+        FETCH,
+        Answer.json({"url": url, "expires_in": 600}),
+        campaign_id=victim.campaign_id,
+        run_id=victim.run_id,
+        file_num=1,
+    )
+    drill(pipeline, victim, bystander, "request rejected", "export file 1", *words)
+    assert not sim.stats()["storage_auth_header_seen"]
+
+
+def test_a_redirect_to_another_host_is_refused(
+    pipeline: Pipeline, proxy: TamperingProxy, sim: SimHandle, runs: list[Partition]
+) -> None:
+    victim, bystander = victim_and_bystander(runs)
+    pipeline.nudgescribe = {"export_type": "url"}
+    proxy.replace(
+        FETCH,
+        Answer.json({"url": f"{proxy.url}/files/part-1.csv?sig=1", "expires_in": 600}),
+        campaign_id=victim.campaign_id,
+        run_id=victim.run_id,
+        file_num=1,
+    )
+    elsewhere = f"http://localhost:{proxy.port}/files/part-1.csv"
+    proxy.replace("GET /files/part-1.csv", Answer(302, b"", {"location": elsewhere}))
+    drill(
+        pipeline, victim, bystander, "request rejected", "export file 1", "redirect to another host"
+    )
+    assert proxy.calls("GET /files/part-1.csv") == 1
+    assert not sim.stats()["storage_auth_header_seen"]
+
+
+# --- tokens ------------------------------------------------------------------------------
+
+
+def test_a_token_expiring_mid_download_is_renewed_and_the_run_lands(
+    pipeline: Pipeline, proxy: TamperingProxy, sim: SimHandle, runs: list[Partition]
+) -> None:
+    victim, bystander = victim_and_bystander(runs)
+    # One download at a time: the next file's fetch comes after the token expired.
+    pipeline.nudgescribe = {"parallel_downloads": 1}
+    sim.configure(token_ttl=2)
+    proxy.tamper(
+        FETCH,
+        lambda upstream, _body: Answer(200, upstream.body, upstream.headers, pause_after=(64, 2.5)),
+        campaign_id=victim.campaign_id,
+        run_id=victim.run_id,
+        file_num=0,
+    )
+    outcome = pipeline.land(victim, bystander)
+    assert outcome.result.success, outcome.failures
+    pipeline.assert_landed_exactly(victim)
+    pipeline.assert_landed_exactly(bystander)
+    assert proxy.calls("GET /v1/auth") >= 1, "the token was renewed"
+
+
+def test_a_token_rejected_as_expired_logs_in_once_and_the_run_lands(
+    pipeline: Pipeline, proxy: TamperingProxy, runs: list[Partition]
+) -> None:
+    victim, bystander = victim_and_bystander(runs)
+    proxy.replace(
+        FETCH,
+        Answer.json({"message": "jwt expired"}, status=403),
+        campaign_id=victim.campaign_id,
+        run_id=victim.run_id,
+        file_num=2,
+    ).times = 1
+    outcome = pipeline.land(victim, bystander)
+    assert outcome.result.success, outcome.failures
+    pipeline.assert_landed_exactly(victim)
+    pipeline.assert_landed_exactly(bystander)
+    assert proxy.calls(FETCH, campaign_id=victim.campaign_id, file_num=2) == 2
+
+
+# --- publish and quota -------------------------------------------------------------------
+
+
+def new_run(sim: SimHandle, campaign_id: str) -> Partition:
+    run = sim.add_run(campaign_id, message_count=20)
+    return Partition(campaign_id, run["run_id"], expected_rows(sim, campaign_id, run["run_id"]))
+
+
+def test_quota_exhausted_fails_clearly_without_a_retry_loop(
+    pipeline: Pipeline, proxy: TamperingProxy, sim: SimHandle, runs: list[Partition]
+) -> None:
+    _, bystander = victim_and_bystander(runs)
+    victim = new_run(sim, runs[0].campaign_id)
+    sim.configure(publish_quota=sim.stats()["quota_used"])
+    failure = drill(pipeline, victim, bystander, "quota exhausted", PUBLISH, "Usage limit exceeded")
+    assert "quota" in failure.split(":", 1)[1]
+    assert proxy.calls(PUBLISH, campaign_id=victim.campaign_id, run_id=victim.run_id) == 1
+
+
+def test_a_garbled_publish_answer_adopts_the_job_instead_of_publishing_again(
+    pipeline: Pipeline, proxy: TamperingProxy, sim: SimHandle, runs: list[Partition]
+) -> None:
+    _, bystander = victim_and_bystander(runs)
+    victim = new_run(sim, runs[0].campaign_id)
+    proxy.tamper(
+        PUBLISH,
+        lambda upstream, _body: Answer(200, upstream.body[:9], upstream.headers),
+        campaign_id=victim.campaign_id,
+    )
+    outcome = pipeline.land(victim, bystander)
+    assert outcome.result.success, outcome.failures
+    pipeline.assert_landed_exactly(victim)
+    pipeline.assert_landed_exactly(bystander)
+    assert proxy.calls(PUBLISH, campaign_id=victim.campaign_id) == 1
+
+
+# --- campaigns that change under the pipeline ----------------------------------------------
+
+
+def test_a_campaign_not_found_at_export_fails_its_run_only(
+    pipeline: Pipeline, proxy: TamperingProxy, runs: list[Partition]
+) -> None:
+    victim, bystander = victim_and_bystander(runs)
+    proxy.replace(
+        PAGES, Answer.json({"message": "Campaign not found."}, 401), campaign_id=victim.campaign_id
+    )
+    drill(pipeline, victim, bystander, "not found", PAGES, "Campaign not found.")
+
+
+def test_a_campaign_deleted_after_discovery_is_skipped_by_name(
+    pipeline: Pipeline, sim: SimHandle, runs: list[Partition]
+) -> None:
+    # The last campaign is this drill's own: no other drill uses it.
+    victim = runs[-1]
+    bystander = next(r for r in runs if r.campaign_id != victim.campaign_id)
+    sim.delete_campaign(victim.campaign_id)
+    outcome = pipeline.land(victim, bystander)
+    assert victim.key not in outcome.failures and bystander.key not in outcome.failures
+    skipped = export_metadata(outcome, victim.key)
+    assert skipped["skipped"] is True
+    assert f"campaign {victim.campaign_id} no longer exists" in skipped["skipped_reason"]
+    pipeline.assert_nothing_landed(victim)
+    pipeline.assert_landed_exactly(bystander)
+
+
+def export_metadata(outcome: Any, key: str) -> dict[str, Any]:
+    for event in outcome.result.get_asset_materialization_events():
+        mat = event.materialization
+        if mat.asset_key.to_user_string() == "message_export" and mat.partition == key:
+            return {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
+    raise AssertionError(f"no message_export materialization for {key}")
+
+
+def duplicate_campaign(campaign_id: str, **changes: str) -> Any:
+    def rewrite(upstream: Answer, _body: Any) -> Answer:
+        workspaces = upstream.data()
+        for workspace in workspaces:
+            for campaign in list(workspace["campaigns"]):
+                if campaign["campaign_id"] == campaign_id:
+                    workspace["campaigns"].append({**campaign, **changes})
+        return upstream.with_json(workspaces)
+
+    return rewrite
+
+
+def test_a_campaign_listed_twice_alike_lands_once(
+    pipeline: Pipeline, proxy: TamperingProxy, runs: list[Partition]
+) -> None:
+    victim, bystander = victim_and_bystander(runs)
+    proxy.tamper(CAMPAIGNS, duplicate_campaign(victim.campaign_id))
+    outcome = pipeline.land(victim, bystander)
+    assert outcome.result.success, outcome.failures
+    pipeline.assert_landed_exactly(victim)
+    pipeline.assert_landed_exactly(bystander)
+
+
+def test_a_campaign_listed_twice_with_different_details_is_refused(
+    pipeline: Pipeline, proxy: TamperingProxy, runs: list[Partition]
+) -> None:
+    victim, bystander = victim_and_bystander(runs)
+    assert pipeline.land(bystander).result.success
+    proxy.tamper(CAMPAIGNS, duplicate_campaign(victim.campaign_id, stage="Draft"))
+    outcome = pipeline.land(victim, bystander)
+    failure = outcome.failure(victim.key)
+    assert "contract violation" in failure and CAMPAIGNS in failure
+    assert f"campaign {victim.campaign_id} is listed twice with different details" in failure
+    pipeline.assert_nothing_landed(victim)
+    # Nothing can be trusted from that listing: the landed bystander keeps exactly its rows.
+    pipeline.assert_landed_exactly(bystander)
+
+
+# --- ids ---------------------------------------------------------------------------------
+
+HOSTILE_IDS = [
+    pytest.param("run_id", "a/b/../../c", id="run-slashes-and-dots"),
+    pytest.param("run_id", "..", id="run-dot-dot"),
+    pytest.param("run_id", "r" * 1000, id="run-1000-characters"),
+    pytest.param("campaign_id", "../../etc/passwd", id="campaign-path-escape"),
+    pytest.param("campaign_id", "x'; DROP TABLE nudgescribe.messages; --", id="campaign-sql"),
+]
+
+
+@pytest.mark.parametrize(("field_name", "hostile"), HOSTILE_IDS)
+def test_hostile_ids_land_exactly_inside_the_lake(
+    pipeline: Pipeline,
+    proxy: TamperingProxy,
+    runs: list[Partition],
+    field_name: str,
+    hostile: str,
+) -> None:
+    real, bystander = victim_and_bystander(runs)
+    proxy.alias(field_name, hostile, getattr(real, field_name))
+    victim = Partition(
+        hostile if field_name == "campaign_id" else real.campaign_id,
+        hostile if field_name == "run_id" else real.run_id,
+        real.expected,
+    )
+    outcome = pipeline.land(victim, bystander)
+    assert outcome.result.success, outcome.failures
+    pipeline.assert_landed_exactly(victim)
+    pipeline.assert_landed_exactly(bystander)
+    lake = pipeline.lake_root.resolve()
+    files = pipeline.lake_files(victim.campaign_id, victim.run_id)
+    assert files and all(lake in f.resolve().parents for f in files)
+    assert all(len(part.encode()) <= 255 for f in files for part in f.parts)
+
+
+@pytest.mark.parametrize(
+    ("hostile", "named"),
+    [pytest.param("r~1", "'~'", id="tilde"), pytest.param("bad\x00id", "'\\x00'", id="nul")],
+)
+def test_ids_that_cannot_be_partition_keys_are_refused_by_name(
+    pipeline: Pipeline,
+    proxy: TamperingProxy,
+    runs: list[Partition],
+    hostile: str,
+    named: str,
+) -> None:
+    real, _ = victim_and_bystander(runs)
+    sibling = next(r for r in runs if r.campaign_id == real.campaign_id and r != real)
+    proxy.alias("run_id", hostile, real.run_id)
+    with pipeline.client() as client:
+        found = discover(client, ("Published",), [real.campaign_id])
+    [rejected] = found.rejected_runs
+    assert rejected.run.run_id == hostile
+    assert (
+        rejected.key_error and repr(hostile) in rejected.key_error and named in rejected.key_error
+    )
+    # The campaign's other run is still discovered and lands.
+    assert found.run_partition_keys == [sibling.key]
+    assert pipeline.land(sibling).result.success
+    pipeline.assert_landed_exactly(sibling)
+    assert pipeline.lake_files(real.campaign_id, hostile) == []
+    assert pipeline.warehouse_rows(real.campaign_id, hostile) == Counter()
+
+
+# --- customers ---------------------------------------------------------------------------
+
+CUSTOMER_PAGES = "POST /v1/customer/pages"
+CUSTOMERS = "POST /v1/customer"
+
+
+@pytest.fixture(scope="module")
+def groups(sim: SimHandle) -> list[str]:
+    with direct_client(sim) as client:
+        spaces = sorted({c.workspace_id for c in client.list_campaigns()})
+        return [g.customer_group_id for w in spaces for g in client.list_customer_groups(w)]
+
+
+def test_a_customer_total_that_disagrees_with_the_pages_keeps_the_old_data(
+    pipeline: Pipeline, proxy: TamperingProxy, groups: list[str]
+) -> None:
+    victim, bystander = groups[0], groups[1]
+    assert pipeline.land_customers(victim, bystander).result.success
+    before = {g: (pipeline.customer_files(g), pipeline.customer_rows(g)) for g in groups[:2]}
+    assert all(files and rows for files, rows in before.values())
+
+    def one_more(upstream: Answer, _body: Any) -> Answer:
+        data = upstream.data()
+        return upstream.with_json({**data, "total": data["total"] + 1})
+
+    proxy.tamper(CUSTOMER_PAGES, one_more, customer_group_id=victim)
+    outcome = pipeline.land_customers(victim, bystander)
+    failure = outcome.failure(victim)
+    customers = WORLD.customers_per_group
+    assert "contract violation" in failure and CUSTOMERS in failure
+    assert f"customer group {victim}: read {customers} customers, server total is" in failure
+    assert bystander not in outcome.failures
+    after = {g: (pipeline.customer_files(g), pipeline.customer_rows(g)) for g in groups[:2]}
+    assert after == before
+
+
+def test_a_customer_page_with_a_wrong_type_lands_nothing_of_its_group(
+    pipeline: Pipeline, proxy: TamperingProxy, groups: list[str]
+) -> None:
+    victim, bystander = groups[0], groups[1]
+
+    def profile_as_number(upstream: Answer, _body: Any) -> Answer:
+        rows = upstream.data()
+        rows[0]["extended_profile"] = 42
+        return upstream.with_json(rows)
+
+    proxy.tamper(CUSTOMERS, profile_as_number, customer_group_id=victim, page=2)
+    outcome = pipeline.land_customers(victim, bystander)
+    failure = outcome.failure(victim)
+    assert "contract violation" in failure and CUSTOMERS in failure
+    assert "customer.extended_profile must be an object, got int" in failure
+    assert pipeline.customer_files(victim) == {} and pipeline.customer_rows(victim) == []
+    assert bystander not in outcome.failures
+    assert len(pipeline.customer_rows(bystander)) == WORLD.customers_per_group
