@@ -88,12 +88,21 @@ class NudgescribeClient:
         return list(seen.values())
 
     def list_campaigns(self) -> list[Campaign]:
+        """Each campaign once. A campaign listed twice alike is kept once; listed twice with
+        different details, nothing says which is true, so the listing is refused."""
         endpoint = f"POST {quirks.CAMPAIGNS_PATH}"
-        return [
-            Campaign.from_api(raw, workspace, endpoint)
-            for workspace, campaigns in self._campaign_groups()
-            for raw in campaigns
-        ]
+        found: dict[str, Campaign] = {}
+        for workspace, campaigns in self._campaign_groups():
+            for raw in campaigns:
+                campaign = Campaign.from_api(raw, workspace, endpoint)
+                seen = found.setdefault(campaign.campaign_id, campaign)
+                if seen != campaign:
+                    raise ContractViolationError(
+                        endpoint,
+                        200,
+                        f"campaign {campaign.campaign_id} is listed twice with different details",
+                    )
+        return list(found.values())
 
     def list_runs(self, campaign_id: str) -> list[CampaignRun]:
         endpoint = f"POST {quirks.RUN_HISTORY_PATH}"
