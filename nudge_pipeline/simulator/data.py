@@ -175,6 +175,10 @@ class World:
     next_format_ordinal: int
     next_group_ordinal: int
 
+    def token_secrets(self) -> tuple[tuple[str, str], ...]:
+        """(account_id, JWT signing secret) pairs; hashable, so verified tokens can be cached."""
+        return tuple((a.account_id, a.token_secret) for a in self.accounts)
+
     def account(self, account_id: str) -> Account | None:
         return next((a for a in self.accounts if a.account_id == account_id), None)
 

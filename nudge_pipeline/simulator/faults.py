@@ -17,6 +17,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nudge_pipeline.simulator.config import SimConfig
+from nudge_pipeline.simulator.pathsend import PATHSEND, offer_pathsend, send_path
 from nudge_pipeline.simulator.state import SimState
 
 STORAGE_KEY = "GET /storage"
@@ -146,39 +147,45 @@ class SimMiddleware:
             await send({"type": "http.response.start", "status": plan.status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
             return
-        if plan.cut_body_at is None:
-            await self.app(scope, receive, send)
-            return
+        cut_at = plan.cut_body_at
         try:
-            await self.app(scope, receive, self._cutting_send(raw_send, send, plan.cut_body_at))
+            await self.app(offer_pathsend(scope), receive, self._body_send(raw_send, send, cut_at))
         except _ConnectionCut:
             self.state.stats.fault("cut_body")
 
-    @staticmethod
-    def _cutting_send(raw_send: Send, send: Send, fraction: float) -> Send:
+    def _body_send(self, raw_send: Send, send: Send, cut_at: float | None) -> Send:
+        """Forwards the app's messages, serves pathsend messages, and, when cut_at is set,
+        drops the connection after that fraction of a CSV body."""
         limit: list[int] = []
         sent = 0
 
-        async def cutting_send(message: Message) -> None:
-            nonlocal sent
-            if message["type"] == "http.response.start":
-                headers = dict(message.get("headers", []))
-                is_csv = headers.get(b"content-type", b"").startswith(b"text/csv")
-                length = headers.get(b"content-length")
-                if is_csv and length:
-                    limit.append(max(1, int(int(length) * fraction)))
-                await send(message)
-                return
-            body = message.get("body", b"")
-            if not limit or sent + len(body) < limit[0]:
-                sent += len(body)
-                await send(message)
-                return
-            await send(
-                {"type": "http.response.body", "body": body[: limit[0] - sent], "more_body": True}
-            )
+        def cut() -> None:
             if _close_connection(raw_send):
                 raise _ConnectionCut()
             raise RuntimeError("cannot cut the connection on this server")
 
-        return cutting_send
+        async def body_send(message: Message) -> None:
+            nonlocal sent
+            kind = message["type"]
+            if kind == "http.response.start":
+                headers = dict(message.get("headers", []))
+                is_csv = headers.get(b"content-type", b"").startswith(b"text/csv")
+                length = headers.get(b"content-length")
+                if cut_at is not None and is_csv and length:
+                    limit.append(max(1, int(int(length) * cut_at)))
+                await send(message)
+            elif kind == PATHSEND:
+                count, size = await send_path(message, raw_send, limit[0] - sent if limit else None)
+                sent += count
+                self.state.stats.bytes_served(count)
+                if count < size:
+                    cut()
+            elif not limit or sent + len(message.get("body", b"")) < limit[0]:
+                sent += len(message.get("body", b""))
+                await send(message)
+            else:
+                body = message.get("body", b"")[: limit[0] - sent]
+                await send({"type": "http.response.body", "body": body, "more_body": True})
+                cut()
+
+        return body_send

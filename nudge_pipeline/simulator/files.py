@@ -8,50 +8,15 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.responses import FileResponse
 
-CSV_MEDIA_TYPE = b"text/csv; charset=utf-8"
-_CHUNK = 512 * 1024
+CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 
 
-class CsvFileResponse(Response):
-    """Content-Length, then the file in 512 KiB body messages read synchronously (the files sit
-    in the page cache). Measured on loopback this is several times faster than FileResponse's
-    64 KiB thread-pool reads; much larger messages make the transport buffer copy."""
-
-    def __init__(self, path: Path, filename: str) -> None:
-        super().__init__(status_code=200)
-        self.path = path
-        self.filename = filename
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        with open(self.path, "rb") as handle:
-            size = handle.seek(0, 2)
-            handle.seek(0)
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 200,
-                    "headers": [
-                        (b"content-type", CSV_MEDIA_TYPE),
-                        (b"content-length", str(size).encode()),
-                        (
-                            b"content-disposition",
-                            f'attachment; filename="{self.filename}"'.encode(),
-                        ),
-                    ],
-                }
-            )
-            remaining = size
-            while True:
-                chunk = handle.read(_CHUNK)
-                remaining -= len(chunk)
-                await send(
-                    {"type": "http.response.body", "body": chunk, "more_body": remaining > 0}
-                )
-                if remaining <= 0 or not chunk:
-                    break
+def csv_file_response(path: Path, filename: str) -> FileResponse:
+    """The rendered file as an attachment with its Content-Length. SimMiddleware offers the
+    pathsend extension, so the body goes out with zero-copy sendfile."""
+    return FileResponse(path, media_type=CSV_MEDIA_TYPE, filename=filename, stat_result=path.stat())
 
 
 def storage_path(account_id: str, campaign_id: str, run_id: str, file_num: int) -> str:

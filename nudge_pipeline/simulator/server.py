@@ -21,13 +21,9 @@ from nudge_pipeline.simulator.state import SimState
 
 
 def _run(coro: Coroutine[Any, Any, None]) -> None:
-    """uvloop when installed: its transports move large bodies about twice as fast."""
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(coro)
-    else:
-        uvloop.run(coro)
+    """The standard asyncio loop, not uvloop: only the standard loop has a native
+    ``loop.sendfile``, which export files go out with (see pathsend.py)."""
+    asyncio.run(coro)
 
 
 class _Server(uvicorn.Server):

@@ -11,7 +11,7 @@ from nudge_pipeline.simulator import errors
 from nudge_pipeline.simulator.data import Campaign, Run, now_iso
 from nudge_pipeline.simulator.errors import ApiError
 from nudge_pipeline.simulator.exports import ExportJob
-from nudge_pipeline.simulator.files import CsvFileResponse, presigned_url, storage_path
+from nudge_pipeline.simulator.files import csv_file_response, presigned_url, storage_path
 from nudge_pipeline.simulator.lifecycle import latest_completed
 from nudge_pipeline.simulator.routes.campaigns import find_campaign, find_run
 from nudge_pipeline.simulator.routes.common import (
@@ -144,4 +144,4 @@ async def fetch(request: Request) -> Any:
             "url": presigned_url(state.url_secret, state.storage_base_url, path, ttl),
             "expires_in": int(ttl),
         }
-    return CsvFileResponse(job.files.path(file_num), f"part-{file_num:05d}.csv")
+    return csv_file_response(job.files.path(file_num), f"part-{file_num:05d}.csv")

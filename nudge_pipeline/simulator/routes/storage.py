@@ -8,7 +8,7 @@ import time
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from nudge_pipeline.simulator.files import CsvFileResponse, sign, storage_path
+from nudge_pipeline.simulator.files import csv_file_response, sign, storage_path
 from nudge_pipeline.simulator.routes.common import sim_state
 
 router = APIRouter()
@@ -50,4 +50,4 @@ async def download(
     job = state.exports.latest(campaign_id, run_id)
     if job is None or job.account_id != account_id or not job.files.path(file_num).exists():
         return _s3_error(404, "NoSuchKey", "The specified key does not exist.")
-    return CsvFileResponse(job.files.path(file_num), filename)
+    return csv_file_response(job.files.path(file_num), filename)
