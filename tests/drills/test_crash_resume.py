@@ -24,6 +24,7 @@ from nudge_pipeline.crashpoints import (
     MID_WAREHOUSE_LOAD,
     POLLING,
 )
+from nudge_pipeline.lake import ExportStateStore, Lake
 from tests.drills.sync_drill import (
     FETCH,
     PAGES,
@@ -46,8 +47,10 @@ AFTER_EXPORT = {MID_DOWNLOAD, MID_PARQUET_WRITE, MID_WAREHOUSE_LOAD, BETWEEN_LAK
 # Steps reached after every file landed: the next sync downloads nothing.
 AFTER_FILES = {MID_WAREHOUSE_LOAD, BETWEEN_LAKE_AND_WAREHOUSE}
 
+# The kill inside an open transaction is drilled on both databases; the other steps happen
+# before any warehouse work, so one database shows them.
 CASES = [pytest.param(step, "duckdb", id=f"{step}-duckdb") for step in crashpoints.STEPS] + [
-    pytest.param(step, "postgresql", id=f"{step}-postgresql") for step in sorted(AFTER_FILES)
+    pytest.param(MID_WAREHOUSE_LOAD, "postgresql", id=f"{MID_WAREHOUSE_LOAD}-postgresql")
 ]
 
 
@@ -97,6 +100,11 @@ def test_sync_killed_at_step_resumes_exactly_once_without_republishing(
     assert crashed.killed, crashed.tail()
     assert_only_whole_runs(expected, warehouse_url)
     assert_only_whole_files(lake_root)
+    if step == POLLING:
+        # The job id was stored before the first poll, while the export still runs.
+        store = ExportStateStore(Lake(lake_root))
+        states = [store.get(campaign_id, run_id) for campaign_id, run_id in _runs(expected)]
+        assert any(s and s.get("job_id") and s.get("status") == "processing" for s in states)
     before = sim.stats()
     sim.reset_stats()
 
