@@ -1,0 +1,612 @@
+"""Whole-pipeline benchmarks: `nudge-pipeline sync` against baselines, in the same run.
+
+    .venv/bin/python bench/run.py export-1m|scale|backfill-200|postgres|api-cost|all
+        [--rounds N] [--long-rounds N] [--work-dir DIR]
+
+Each scenario prints a markdown table and writes JSON to bench/results/. The exit status is 1
+when a target is missed. See bench/README.md for what each baseline is and why it is fair.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import harness  # noqa: E402
+from harness import FETCH, PAGES, PUBLISH, Measured  # noqa: E402
+
+from nudge_pipeline.simulator import SimConfig, SimHandle  # noqa: E402
+
+ONE_MILLION = 1_000_000
+ROWS_PER_FILE = 10_000
+PG_ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
+PG_DATABASE = "nudge_bench"
+PG_URL = f"postgresql+psycopg://postgres@127.0.0.1:5432/{PG_DATABASE}"
+
+# The targets of the benchmark issue; a missed one makes the exit status 1.
+US_OVER_LIMIT_MAX = 1.5
+DLT_OVER_US_MIN = 1.3
+PEAK_RSS_MAX_MB = 300.0
+SCALE_RSS_GROWTH_MAX = 1.10
+BACKFILL_OVER_SINGLE_MAX = 3.0
+POSTGRES_OVER_COPY_MAX = 1.5
+PAGES_POLLS_MAX = 10
+
+
+@dataclass
+class Target:
+    name: str
+    measured: str
+    goal: str
+    met: bool
+
+
+@dataclass
+class Report:
+    scenario: str
+    rows: list[tuple[str, ...]] = field(default_factory=list)
+    targets: list[Target] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def target(self, name: str, value: float, goal: str, met: bool, fmt: str = "{:.2f}") -> None:
+        self.targets.append(Target(name, fmt.format(value), goal, met))
+
+    def print(self) -> None:
+        print(f"\n### {self.scenario}\n")
+        if self.rows:
+            header, *body = self.rows
+            print("| " + " | ".join(header) + " |")
+            print("|" + "---|" * len(header))
+            for row in body:
+                print("| " + " | ".join(row) + " |")
+        if self.targets:
+            print("\n| target | measured | goal | |")
+            print("|---|---|---|---|")
+            for t in self.targets:
+                print(
+                    f"| {t.name} | {t.measured} | {t.goal} | {'met' if t.met else '**MISSED**'} |"
+                )
+        sys.stdout.flush()
+
+    def save(self, stamp: str) -> Path:
+        harness.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+        path = harness.RESULTS_DIR / f"{self.scenario}-{stamp}.json"
+        body = {
+            "scenario": self.scenario,
+            "when": stamp,
+            "machine": machine(),
+            "targets": [t.__dict__ for t in self.targets],
+            "data": self.data,
+        }
+        path.write_text(json.dumps(body, indent=2, default=str))
+        return path
+
+
+def machine() -> dict[str, Any]:
+    import os
+
+    import psutil
+
+    model = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "load_avg_at_end": os.getloadavg(),
+    }
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def fmt_s(values: list[float]) -> str:
+    return f"{median(values):.2f} s" + (
+        f" ({min(values):.2f}–{max(values):.2f})" if len(values) > 1 else ""
+    )
+
+
+def fmt_mb(values: list[float]) -> str:
+    return f"{max(values):.0f} MB"
+
+
+def rows_per_s(rows: int, seconds: list[float]) -> str:
+    return f"{rows / median(seconds):,.0f}"
+
+
+class Simulators:
+    """Simulators by config, kept running across the scenarios of one invocation."""
+
+    def __init__(self, stack: contextlib.ExitStack, work: Path) -> None:
+        self.stack = stack
+        self.work = work
+        self.running: dict[str, SimHandle] = {}
+
+    def get(self, name: str, config: SimConfig) -> SimHandle:
+        if name not in self.running:
+            started = time.perf_counter()
+            sim = self.stack.enter_context(harness.simulator(config, self.work / f"sim-{name}"))
+            files = harness.prepare_exports(sim, workers=8)
+            print(
+                f"simulator {name}: {files} export file(s) rendered in "
+                f"{time.perf_counter() - started:.1f} s (not timed)",
+                file=sys.stderr,
+            )
+            self.running[name] = sim
+        return self.running[name]
+
+    def close(self, name: str) -> None:
+        # Big simulators hold their files on disk; stop them once no scenario needs them.
+        sim = self.running.pop(name, None)
+        if sim is not None:
+            sim.close()
+
+
+@dataclass
+class Context:
+    sims: Simulators
+    work: Path
+    rounds: int
+    long_rounds: int
+    stamp: str
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    def round_dir(self, name: str) -> Path:
+        return harness.fresh_dir(self.work / "rounds" / name)
+
+
+def warm_bytecode() -> None:
+    """Fill the bench's bytecode cache once, so no contestant pays for compiling it."""
+    code = (
+        "import nudge_pipeline.cli, nudge_pipeline.sync, nudge_pipeline.defs.sync, "
+        "dagster._core.storage.sqlite_storage, dlt, dlt.destinations, duckdb, psycopg, "
+        "pyarrow.parquet, pyarrow.csv, requests"
+    )
+    harness.run_measured("warm-up", [harness.PYTHON, "-c", code], harness.program_env()).check()
+
+
+def warehouse_rows(url_or_path: str) -> int:
+    import duckdb
+
+    connection = duckdb.connect(url_or_path, read_only=True)
+    try:
+        result = connection.execute("SELECT COUNT(*) FROM nudgescribe.messages").fetchone()
+    finally:
+        connection.close()
+    return int(result[0]) if result else 0
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise RuntimeError(message)
+
+
+# --------------------------------------------------------------------------- export
+
+
+def our_sync(ctx: Context, sim: SimHandle, name: str, expect_rows: int) -> tuple[Measured, dict]:
+    work = ctx.round_dir(name)
+    measured = harness.run_sync(f"sync {name}", sim, work)
+    landed = warehouse_rows(str(work / "warehouse.duckdb"))
+    _require(
+        landed == expect_rows,
+        f"sync {name}: {landed} rows in the warehouse, expected {expect_rows}",
+    )
+    return measured, harness.step_seconds(work / "dagster_home")
+
+
+def export_rounds(ctx: Context, messages: int, rounds: int) -> dict[str, Any]:
+    """Alternating rounds of limit, dlt and sync on the same simulator and files."""
+    sim = ctx.sims.get(f"{messages}", harness.single_run_config(messages, ROWS_PER_FILE))
+    csv_dir = harness.export_csv_dir(sim)
+    api = {**harness.program_env(), **harness.api_env(sim)}
+    runs: dict[str, list[Measured]] = {"limit": [], "dlt": [], "us": []}
+    steps: list[dict[str, float]] = []
+    contestants: dict[str, Callable[[int], Measured]] = {
+        "limit": lambda i: harness.run_baseline(
+            f"limit #{i}", ["limit", str(csv_dir), str(ctx.round_dir("limit"))]
+        ),
+        "dlt": lambda i: harness.run_baseline(
+            f"dlt #{i}", ["dlt", str(ctx.round_dir("dlt")), "4"], api
+        ),
+        "us": lambda i: _ours(ctx, sim, i, messages, steps),
+    }
+    order = list(contestants)
+    for i in range(rounds):
+        for name in order if i % 2 == 0 else reversed(order):
+            measured = contestants[name](i)
+            runs[name].append(measured)
+            print(
+                f"  {measured.label}: {measured.seconds:.2f} s, {measured.peak_rss_mb:.0f} MB",
+                file=sys.stderr,
+            )
+    for name in ("limit", "dlt"):
+        for m in runs[name]:
+            _require(
+                m.result.get("rows") == messages, f"{m.label} landed {m.result.get('rows')} rows"
+            )
+    return {"runs": runs, "steps": steps, "messages": messages}
+
+
+def _ours(
+    ctx: Context, sim: SimHandle, i: int, messages: int, steps: list[dict[str, float]]
+) -> Measured:
+    measured, step = our_sync(ctx, sim, f"us-{messages}", messages)
+    measured.label = f"sync #{i}"
+    steps.append(step)
+    return measured
+
+
+def paired_ratio(top: list[Measured], bottom: list[Measured]) -> float:
+    return median([a.seconds / b.seconds for a, b in zip(top, bottom, strict=True)])
+
+
+def export_1m(ctx: Context) -> Report:
+    found = export_rounds(ctx, ONE_MILLION, ctx.rounds)
+    ctx.cache["export-1m"] = found
+    runs, steps = found["runs"], found["steps"]
+    report = Report("export-1m")
+    limit, dlt, us = runs["limit"], runs["dlt"], runs["us"]
+    secs = {k: [m.seconds for m in v] for k, v in runs.items()}
+    report.rows = [
+        ("contestant", f"wall, median of {ctx.rounds} (range)", "rows/s", "peak RSS (tree)"),
+        (
+            "(a) limit: pyarrow.csv → Parquet → DuckDB",
+            fmt_s(secs["limit"]),
+            rows_per_s(ONE_MILLION, secs["limit"]),
+            fmt_mb([m.peak_rss_mb for m in limit]),
+        ),
+        (
+            "(b) dlt Arrow path, from the API",
+            fmt_s(secs["dlt"]),
+            rows_per_s(ONE_MILLION, secs["dlt"]),
+            fmt_mb([m.peak_rss_mb for m in dlt]),
+        ),
+        (
+            "**nudge-pipeline sync**",
+            fmt_s(secs["us"]),
+            rows_per_s(ONE_MILLION, secs["us"]),
+            fmt_mb([m.peak_rss_mb for m in us]),
+        ),
+    ]
+    inner = {
+        "limit: CSV → Parquet": [m.result["convert_s"] for m in limit],
+        "limit: DuckDB insert": [m.result["load_s"] for m in limit],
+        "dlt: pipeline.run": [m.result["pipeline_s"] for m in dlt],
+    }
+    # The sync's steps that took longest, summed over its Dagster runs.
+    slowest = sorted(
+        {k for s in steps for k in s if k != "(runs)"}, key=lambda k: -steps[0].get(k, 0)
+    )
+    for step in slowest[:6]:
+        inner[f"sync step: {step}"] = [s.get(step, 0.0) for s in steps]
+    inner["sync: all Dagster runs"] = [s.get("(runs)", 0.0) for s in steps]
+    report.rows.append(("**where the time goes**", "", "", ""))
+    for name, values in inner.items():
+        report.rows.append((name, fmt_s(values), "", ""))
+    us_limit = paired_ratio(us, limit)
+    dlt_us = paired_ratio(dlt, us)
+    report.target(
+        "us / limit (wall)", us_limit, f"≤ {US_OVER_LIMIT_MAX}", us_limit <= US_OVER_LIMIT_MAX
+    )
+    report.target("dlt / us (wall)", dlt_us, f"≥ {DLT_OVER_US_MIN}", dlt_us >= DLT_OVER_US_MIN)
+    peak = max(m.peak_rss_mb for m in us)
+    report.target(
+        "peak RSS at 1M", peak, f"≤ {PEAK_RSS_MAX_MB:.0f} MB", peak <= PEAK_RSS_MAX_MB, "{:.0f} MB"
+    )
+    report.data = {
+        "seconds": secs,
+        "peak_rss_mb": {k: [m.peak_rss_mb for m in v] for k, v in runs.items()},
+        "inner_seconds": inner,
+        "sync_steps": steps,
+        "ratios": {"us_over_limit": us_limit, "dlt_over_us": dlt_us},
+    }
+    return report
+
+
+# ---------------------------------------------------------------------------- scale
+
+
+def scale(ctx: Context) -> Report:
+    report = Report("scale")
+    peaks: dict[int, list[float]] = {}
+    seconds: dict[int, list[float]] = {}
+    if "export-1m" in ctx.cache:
+        ours = ctx.cache["export-1m"]["runs"]["us"]
+        peaks[ONE_MILLION] = [m.peak_rss_mb for m in ours]
+        seconds[ONE_MILLION] = [m.seconds for m in ours]
+    for messages in (ONE_MILLION, 5 * ONE_MILLION):
+        if messages in peaks:
+            continue
+        sim = ctx.sims.get(f"{messages}", harness.single_run_config(messages, ROWS_PER_FILE))
+        measured, _ = our_sync(ctx, sim, f"scale-{messages}", messages)
+        print(
+            f"  sync {messages:,}: {measured.seconds:.2f} s, {measured.peak_rss_mb:.0f} MB",
+            file=sys.stderr,
+        )
+        peaks[messages] = [measured.peak_rss_mb]
+        seconds[messages] = [measured.seconds]
+        if messages != ONE_MILLION:
+            ctx.sims.close(f"{messages}")
+    report.rows = [("messages", "sync wall", "rows/s", "peak RSS (tree)")]
+    for messages in sorted(peaks):
+        report.rows.append(
+            (
+                f"{messages:,}",
+                fmt_s(seconds[messages]),
+                rows_per_s(messages, seconds[messages]),
+                fmt_mb(peaks[messages]),
+            )
+        )
+    small, big = max(peaks[ONE_MILLION]), max(peaks[5 * ONE_MILLION])
+    report.target(
+        "peak RSS at 1M",
+        small,
+        f"≤ {PEAK_RSS_MAX_MB:.0f} MB",
+        small <= PEAK_RSS_MAX_MB,
+        "{:.0f} MB",
+    )
+    growth = big / small
+    report.target(
+        "peak RSS 5M / 1M", growth, f"≤ {SCALE_RSS_GROWTH_MAX}", growth <= SCALE_RSS_GROWTH_MAX
+    )
+    report.data = {"peak_rss_mb": peaks, "seconds": seconds}
+    return report
+
+
+# ---------------------------------------------------------------------- backfill-200
+
+
+def backfill_200(ctx: Context) -> Report:
+    runs, per_run = 200, 5_000
+    many = ctx.sims.get("200x5k", harness.many_runs_config(runs, per_run, ROWS_PER_FILE))
+    single = ctx.sims.get(f"{ONE_MILLION}", harness.single_run_config(ONE_MILLION, ROWS_PER_FILE))
+    rounds = ctx.long_rounds
+    backfills: list[Measured] = []
+    singles: list[Measured] = []
+    for i in range(rounds):
+        pair = [
+            ("backfill", many, runs * per_run, backfills),
+            ("single", single, ONE_MILLION, singles),
+        ]
+        for name, sim, rows, into in pair if i % 2 == 0 else reversed(pair):
+            measured, _ = our_sync(ctx, sim, f"{name}", rows)
+            measured.label = f"{name} #{i}"
+            into.append(measured)
+            print(
+                f"  {measured.label}: {measured.seconds:.2f} s, {measured.peak_rss_mb:.0f} MB",
+                file=sys.stderr,
+            )
+    calls = harness.sim_calls(many)
+    ratio = paired_ratio(backfills, singles)
+    report = Report("backfill-200")
+    report.rows = [
+        ("sync of", f"wall, median of {rounds}", "rows/s", "peak RSS (tree)"),
+        (
+            f"{runs} runs × {per_run:,} messages (200 partitions)",
+            fmt_s([m.seconds for m in backfills]),
+            rows_per_s(runs * per_run, [m.seconds for m in backfills]),
+            fmt_mb([m.peak_rss_mb for m in backfills]),
+        ),
+        (
+            "1 run × 1,000,000 messages (1 partition)",
+            fmt_s([m.seconds for m in singles]),
+            rows_per_s(ONE_MILLION, [m.seconds for m in singles]),
+            fmt_mb([m.peak_rss_mb for m in singles]),
+        ),
+    ]
+    report.target(
+        "backfill / single partition",
+        ratio,
+        f"≤ {BACKFILL_OVER_SINGLE_MAX}",
+        ratio <= BACKFILL_OVER_SINGLE_MAX,
+    )
+    report.data = {
+        "backfill_seconds": [m.seconds for m in backfills],
+        "single_seconds": [m.seconds for m in singles],
+        "ratio": ratio,
+        "simulator_calls": calls,
+    }
+    return report
+
+
+# -------------------------------------------------------------------------- postgres
+
+
+@contextlib.contextmanager
+def pg_database() -> Iterator[str]:
+    import psycopg
+
+    def recreate(create: bool) -> None:
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)")
+            if create:
+                admin.execute(f"CREATE DATABASE {PG_DATABASE}")
+
+    recreate(True)
+    try:
+        yield PG_URL
+    finally:
+        recreate(False)
+
+
+def postgres(ctx: Context) -> Report:
+    sim = ctx.sims.get(f"{ONE_MILLION}", harness.single_run_config(ONE_MILLION, ROWS_PER_FILE))
+    rounds = ctx.long_rounds
+    syncs: list[Measured] = []
+    loads: list[float] = []
+    copies: list[Measured] = []
+    for i in range(rounds):
+        work = ctx.round_dir("postgres")
+        with pg_database() as url:
+            measured = harness.run_sync(f"sync pg #{i}", sim, work, url)
+            steps = harness.step_seconds(work / "dagster_home")
+            loads.append(steps.get("messages", 0.0))
+            syncs.append(measured)
+            copy = harness.run_baseline(
+                f"pg-copy #{i}",
+                ["pg-copy", str(work / "lake" / "messages"), url.replace("+psycopg", "")],
+            )
+            _require(
+                copy.result.get("keyed_rows") == copy.result.get("plain_rows") == ONE_MILLION,
+                f"pg-copy: {copy.result}",
+            )
+            copies.append(copy)
+        print(
+            f"  pg #{i}: sync {measured.seconds:.2f} s (load step {loads[-1]:.2f} s), "
+            f"bare COPY {copy.result['keyed_copy_s']:.2f} s (keyed)",
+            file=sys.stderr,
+        )
+    copy_s = [c.result["keyed_copy_s"] for c in copies]
+    plain_s = [c.result["plain_copy_s"] for c in copies]
+    ratio = median([load / c for load, c in zip(loads, copy_s, strict=True)])
+    report = Report("postgres")
+    report.rows = [
+        ("what", f"median of {rounds} (range)", "rows/s"),
+        (
+            "sync into PostgreSQL, whole command",
+            fmt_s([m.seconds for m in syncs]),
+            rows_per_s(ONE_MILLION, [m.seconds for m in syncs]),
+        ),
+        ("sync's `messages` step (replace + checks)", fmt_s(loads), rows_per_s(ONE_MILLION, loads)),
+        ("bare COPY of the same Parquet, same key", fmt_s(copy_s), rows_per_s(ONE_MILLION, copy_s)),
+        ("bare COPY of the same Parquet, no key", fmt_s(plain_s), rows_per_s(ONE_MILLION, plain_s)),
+    ]
+    report.target(
+        "load step / bare COPY (same key)",
+        ratio,
+        f"≤ {POSTGRES_OVER_COPY_MAX}",
+        ratio <= POSTGRES_OVER_COPY_MAX,
+    )
+    report.data = {
+        "sync_seconds": [m.seconds for m in syncs],
+        "load_step_seconds": loads,
+        "copy_seconds": copy_s,
+        "copy_no_key_seconds": plain_s,
+        "ratio": ratio,
+    }
+    return report
+
+
+# -------------------------------------------------------------------------- api-cost
+
+
+def api_cost(ctx: Context) -> Report:
+    files = 5
+    config = harness.single_run_config(files * ROWS_PER_FILE, ROWS_PER_FILE)
+    # A vendor-like export: the job takes a few seconds, so polling is exercised.
+    config.export_duration = 4.0
+    work = ctx.work / "api-cost"
+    with harness.simulator(config, work / "sim") as sim:
+        sim.reset_stats()
+        harness.run_sync("sync first", sim, work / "sync")
+        first = harness.sim_calls(sim)
+        sim.reset_stats()
+        harness.run_sync("sync second", sim, work / "sync")
+        second = harness.sim_calls(sim)
+    report = Report("api-cost")
+    report.rows = [("endpoint", "first sync (1 run, 5 files)", "second sync (nothing new)")]
+    for endpoint in sorted(set(first) | set(second)):
+        report.rows.append(
+            (f"`{endpoint}`", str(first.get(endpoint, 0)), str(second.get(endpoint, 0)))
+        )
+    report.target(
+        "publish per run", first.get(PUBLISH, 0), "= 1", first.get(PUBLISH, 0) == 1, "{:.0f}"
+    )
+    report.target(
+        "pages polls",
+        first.get(PAGES, 0),
+        f"≤ {PAGES_POLLS_MAX}",
+        first.get(PAGES, 0) <= PAGES_POLLS_MAX,
+        "{:.0f}",
+    )
+    report.target(
+        "fetch per file", first.get(FETCH, 0) / files, "= 1", first.get(FETCH, 0) == files
+    )
+    report.target(
+        "publish on second sync",
+        second.get(PUBLISH, 0),
+        "= 0",
+        second.get(PUBLISH, 0) == 0,
+        "{:.0f}",
+    )
+    report.target(
+        "fetch on second sync", second.get(FETCH, 0), "= 0", second.get(FETCH, 0) == 0, "{:.0f}"
+    )
+    report.data = {"first": first, "second": second, "files": files}
+    return report
+
+
+SCENARIOS: dict[str, Callable[[Context], Report]] = {
+    "export-1m": export_1m,
+    "scale": scale,
+    "backfill-200": backfill_200,
+    "postgres": postgres,
+    "api-cost": api_cost,
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("scenario", choices=[*SCENARIOS, "all"])
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="timed rounds per contestant (export-1m)"
+    )
+    parser.add_argument(
+        "--long-rounds", type=int, default=1, help="timed rounds of backfill-200 and postgres"
+    )
+    parser.add_argument(
+        "--work-dir", type=Path, default=None, help="scratch space (default: a temp dir)"
+    )
+    args = parser.parse_args()
+    names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    started = time.perf_counter()
+    reports = []
+    with contextlib.ExitStack() as stack:
+        work = args.work_dir or Path(
+            stack.enter_context(tempfile.TemporaryDirectory(prefix="nudge-bench-"))
+        )
+        ctx = Context(Simulators(stack, work), work, args.rounds, args.long_rounds, stamp)
+        warm_bytecode()
+        for name in names:
+            begun = time.perf_counter()
+            print(f"== {name}", file=sys.stderr)
+            report = SCENARIOS[name](ctx)
+            report.data["scenario_seconds"] = time.perf_counter() - begun
+            report.print()
+            report.save(stamp)
+            reports.append(report)
+    missed = [f"{r.scenario}: {t.name}" for r in reports for t in r.targets if not t.met]
+    print(
+        f"\n{len(reports)} scenario(s) in {time.perf_counter() - started:.0f} s; "
+        f"results in {harness.RESULTS_DIR}"
+    )
+    if missed:
+        print("targets missed: " + "; ".join(missed))
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
