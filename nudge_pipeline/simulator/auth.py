@@ -40,8 +40,9 @@ def token_response(account: Account, ttl: float) -> dict[str, Any]:
     return {"token": issue_token(account, ttl), "expires_in": int(ttl)}
 
 
-def _auth_failure(state: SimState, message: str) -> ApiError:
-    return ApiError(state.config.auth_failure_status, message)
+def auth_failure(state: SimState, message: str) -> ApiError:
+    config = state.config
+    return ApiError(config.auth_failure_status, "" if config.auth_failure_empty_body else message)
 
 
 def _auth_context(state: SimState, request: Request) -> dict[str, Any]:
@@ -51,24 +52,33 @@ def _auth_context(state: SimState, request: Request) -> dict[str, Any]:
     except ValueError:
         context = None
     if not isinstance(context, dict) or context.get("api_code") != state.world.api_code:
-        raise _auth_failure(state, errors.UNAUTHORIZED)
+        raise auth_failure(state, errors.UNAUTHORIZED)
     return context
 
 
-def check_api_code(state: SimState, request: Request) -> dict[str, Any]:
-    return _auth_context(state, request)
+def check_login_headers(state: SimState, request: Request) -> None:
+    """POST /v1/auth has no JWT yet; the other checks keep their order around it."""
+    context = _auth_context(state, request)
+    _check_access_and_ip(state, request, context)
+
+
+def _check_access_and_ip(state: SimState, request: Request, context: dict[str, Any]) -> None:
+    if context.get("api_access") is not True:
+        raise auth_failure(state, errors.UNAUTHORIZED)
+    if not request.headers.get("x-ip"):
+        raise auth_failure(state, errors.AUTH_ERROR)
 
 
 def _decode(state: SimState, token: str, *, grace: float) -> tuple[Account, dict[str, Any]]:
     try:
         account_id, claims = _verified_claims(state.world.token_secrets(), token)
     except jwt.PyJWTError:
-        raise _auth_failure(state, errors.INVALID_TOKEN) from None
+        raise auth_failure(state, errors.INVALID_TOKEN) from None
     account = state.world.account(account_id)
     if account is None:
-        raise _auth_failure(state, errors.INVALID_TOKEN)
+        raise auth_failure(state, errors.INVALID_TOKEN)
     if time.time() >= claims["exp"] + grace:
-        raise _auth_failure(state, errors.JWT_EXPIRED)
+        raise auth_failure(state, errors.JWT_EXPIRED)
     return account, claims
 
 
@@ -100,15 +110,12 @@ def authenticate(state: SimState, request: Request, *, grace: float = 0.0) -> Pr
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise _auth_failure(state, errors.AUTH_ERROR)
+        raise auth_failure(state, errors.AUTH_ERROR)
     account, claims = _decode(state, token.strip(), grace=grace)
-    if context.get("api_access") is not True:
-        raise _auth_failure(state, errors.UNAUTHORIZED)
-    if not request.headers.get("x-ip"):
-        raise _auth_failure(state, errors.AUTH_ERROR)
+    _check_access_and_ip(state, request, context)
     api_key = request.headers.get("x-api-key")
     if api_key is not None and api_key != account.api_key:
-        raise _auth_failure(state, errors.UNAUTHORIZED)
+        raise auth_failure(state, errors.UNAUTHORIZED)
     return Principal(account, claims)
 
 

@@ -59,6 +59,15 @@ def simulate_command(
     ] = False,
     url_ttl: Annotated[float, typer.Option(help="Pre-signed URL lifetime, seconds.")] = 3600,
     publish_quota: Annotated[int | None, typer.Option(help="Publishes allowed.")] = None,
+    failing_export_run: Annotated[
+        list[str] | None, typer.Option(help="Run id whose export jobs fail. Repeatable.")
+    ] = None,
+    export_failure_rate: Annotated[float, typer.Option(help="Share of export jobs.")] = 0.0,
+    unparseable_file: Annotated[
+        list[str] | None,
+        typer.Option(help='"<run_id>" or "<run_id>/<file_num>": fetch says "Failed to parse."'),
+    ] = None,
+    unparseable_file_rate: Annotated[float, typer.Option(help="Share of export files.")] = 0.0,
     fault_429_rate: Annotated[float, typer.Option()] = 0.0,
     retry_after_form: Annotated[str, typer.Option(help="seconds | http-date")] = "seconds",
     fault_5xx_rate: Annotated[float, typer.Option()] = 0.0,
@@ -86,6 +95,10 @@ def simulate_command(
         pages_omit_status=pages_omit_status,
         url_ttl=url_ttl,
         publish_quota=publish_quota,
+        failing_export_runs=list(failing_export_run or []),
+        export_failure_rate=export_failure_rate,
+        unparseable_files=list(unparseable_file or []),
+        unparseable_file_rate=unparseable_file_rate,
         fault_429_rate=fault_429_rate,
         retry_after_form="http-date" if retry_after_form == "http-date" else "seconds",
         fault_5xx_rate=fault_5xx_rate,

@@ -39,6 +39,8 @@ class SimConfig:
     # Auth.
     token_ttl: float = 3600.0
     auth_failure_status: int = 403
+    # Auth failures with an empty body instead of {"message": ...}, as some gateways answer.
+    auth_failure_empty_body: bool = False
     # Export jobs.
     export_duration: float = 0.3
     pages_omit_status: bool = False
@@ -48,6 +50,14 @@ class SimConfig:
     rerun_duration: float = 1.0
     customer_pages_omit_total: bool = False
     storage_public_host: str = "127.0.0.1"
+    # Export jobs that end as "status": "failed" (with no files): every job of the named runs,
+    # and a share of all jobs drawn from the seed.
+    failing_export_runs: list[str] = field(default_factory=list)
+    export_failure_rate: float = 0.0
+    # Files that fetch answers with 500 "Failed to parse.", every time: "<run_id>" (all of
+    # its files) or "<run_id>/<file_num>", and a share of all files drawn from the seed.
+    unparseable_files: list[str] = field(default_factory=list)
+    unparseable_file_rate: float = 0.0
     # Faults; rates are probabilities per request, drawn reproducibly from the seed.
     fault_429_rate: float = 0.0
     retry_after_form: RetryAfterForm = "seconds"

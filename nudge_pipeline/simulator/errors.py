@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 MISSING_FIELDS = "Missing required fields."
 CAMPAIGN_NOT_FOUND = "Campaign not found."
@@ -11,6 +11,7 @@ DETAILS_NOT_FOUND = "Campaign/details not found."
 FILE_NOT_FOUND = "File not found."
 INVALID_EXPORT_OPTION = "Invalid export option."
 USAGE_LIMIT = "Usage limit exceeded."
+FAILED_TO_PARSE = "Failed to parse."
 MALFORMED_JSON = "Malformed JSON"
 INVALID_TYPES = "Invalid data types."
 AUTH_ERROR = "auth error"
@@ -29,6 +30,8 @@ class ApiError(Exception):
         self.message = message
 
 
-async def api_error_handler(_request: Request, exc: Exception) -> JSONResponse:
+async def api_error_handler(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
+    if not exc.message:
+        return Response(status_code=exc.status)  # an empty body, as gateways send
     return JSONResponse({"message": exc.message}, status_code=exc.status)

@@ -7,6 +7,7 @@ import shutil
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +36,8 @@ class ExportJob:
     started: float
     duration: float
     files: RunFiles
+    # Decided at publish: the job runs its course, then reports "failed" and no files.
+    fails: bool = False
 
     def _time_fraction(self) -> float:
         if self.duration <= 0:
@@ -43,11 +46,13 @@ class ExportJob:
 
     def num_files(self) -> int:
         """Grows with the rendering progress and, when a duration is set, with elapsed time."""
+        if self.fails:
+            return 0
         by_time = math.floor(self.files.total * self._time_fraction())
         return min(self.files.rendered, by_time)
 
     def status(self) -> str:
-        if self.files.failed:
+        if self.files.failed or (self.fails and self._time_fraction() >= 1.0):
             return "failed"
         if self._time_fraction() >= 1.0 and self.files.rendered >= self.files.total:
             return "completed"
@@ -71,7 +76,9 @@ class ExportManager:
         rows_per_file: int,
         duration: float,
         job_seed: str,
+        fails: Callable[[str], bool],
     ) -> ExportJob:
+        """A new job for the run; ``fails(job_id)`` decides whether it will fail."""
         with self._lock:
             files = self._files.get(run.run_id)
             if files is None:
@@ -86,7 +93,14 @@ class ExportManager:
                 ).start()
             job_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{job_seed}:{len(self._jobs)}"))
             job = ExportJob(
-                job_id, account_id, run.campaign_id, run.run_id, time.monotonic(), duration, files
+                job_id,
+                account_id,
+                run.campaign_id,
+                run.run_id,
+                time.monotonic(),
+                duration,
+                files,
+                fails(job_id),
             )
             self._jobs[job_id] = job
             self._latest[(run.campaign_id, run.run_id)] = job

@@ -7,7 +7,6 @@ same sequence of calls meets the same faults. /__sim/* routes are never touched.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nudge_pipeline.simulator.config import SimConfig
+from nudge_pipeline.simulator.draws import draw
 from nudge_pipeline.simulator.pathsend import PATHSEND, offer_pathsend, send_path
 from nudge_pipeline.simulator.state import SimState
 
@@ -32,11 +32,6 @@ def endpoint_key(method: str, path: str) -> str | None:
     return None
 
 
-def _draw(seed: int, key: str, n: int, salt: str) -> float:
-    digest = hashlib.sha256(f"{seed}|{key}|{n}|{salt}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
-
-
 @dataclass(frozen=True)
 class FaultPlan:
     kind: str | None  # "drop" | "429" | "5xx" | None
@@ -47,11 +42,19 @@ class FaultPlan:
 def plan_fault(config: SimConfig, key: str, n: int) -> FaultPlan:
     if config.fault_endpoints is not None and key not in config.fault_endpoints:
         return FaultPlan(None)
+    rates = (
+        config.fault_drop_rate,
+        config.fault_429_rate,
+        config.fault_5xx_rate,
+        config.fault_cut_body_rate,
+    )
+    if not any(rates):
+        return FaultPlan(None)  # the draws below could not hit anything
     seed = config.seed
-    u = _draw(seed, key, n, "kind")
+    u = draw(seed, key, n, "kind")
     cut = None
-    if _draw(seed, key, n, "cut") < config.fault_cut_body_rate:
-        cut = 0.1 + 0.8 * _draw(seed, key, n, "cut-at")
+    if draw(seed, key, n, "cut") < config.fault_cut_body_rate:
+        cut = 0.1 + 0.8 * draw(seed, key, n, "cut-at")
     edge = config.fault_drop_rate
     if u < edge:
         return FaultPlan("drop")
@@ -60,7 +63,7 @@ def plan_fault(config: SimConfig, key: str, n: int) -> FaultPlan:
         return FaultPlan("429", 429)
     edge += config.fault_5xx_rate
     if u < edge:
-        return FaultPlan("5xx", _5XX[int(_draw(seed, key, n, "status") * len(_5XX))])
+        return FaultPlan("5xx", _5XX[int(draw(seed, key, n, "status") * len(_5XX))])
     return FaultPlan(None, cut_body_at=cut)
 
 

@@ -10,14 +10,14 @@ from typing import Any
 class Stats:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._quota_used = 0
+        self._quota_used: Counter[str] = Counter()  # publishes per account
         self.reset()
 
     def reset(self, *, quota: bool = False) -> None:
         """Zero the counters; the publish quota is account state and survives unless asked."""
         with self._lock:
             if quota:
-                self._quota_used = 0
+                self._quota_used.clear()
             self._calls: Counter[str] = Counter()
             self._responses: dict[str, Counter[int]] = {}
             self._faults: Counter[str] = Counter()
@@ -48,11 +48,12 @@ class Stats:
         with self._lock:
             self._bytes_served += n
 
-    def try_spend_quota(self, limit: int | None) -> bool:
+    def try_spend_quota(self, account_id: str, limit: int | None) -> bool:
+        """The quota is the account's: one account spending it leaves the other's intact."""
         with self._lock:
-            if limit is not None and self._quota_used >= limit:
+            if limit is not None and self._quota_used[account_id] >= limit:
                 return False
-            self._quota_used += 1
+            self._quota_used[account_id] += 1
             return True
 
     def storage_auth_header(self, names: set[str]) -> None:
@@ -66,7 +67,8 @@ class Stats:
                 "responses": {
                     k: {str(s): n for s, n in v.items()} for k, v in self._responses.items()
                 },
-                "quota_used": self._quota_used,
+                "quota_used": sum(self._quota_used.values()),
+                "quota_used_by_account": dict(self._quota_used),
                 "quota_limit": quota_limit,
                 "storage_auth_header_seen": bool(self._storage_auth_headers),
                 "storage_auth_headers": sorted(self._storage_auth_headers),

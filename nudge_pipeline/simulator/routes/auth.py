@@ -8,8 +8,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from nudge_pipeline.simulator import errors
-from nudge_pipeline.simulator.auth import authenticate_for_reauth, check_api_code, token_response
-from nudge_pipeline.simulator.errors import ApiError
+from nudge_pipeline.simulator.auth import (
+    auth_failure,
+    authenticate_for_reauth,
+    check_login_headers,
+    token_response,
+)
 from nudge_pipeline.simulator.routes.common import json_body, require, sim_state, spec, string_field
 
 router = APIRouter()
@@ -21,7 +25,7 @@ router = APIRouter()
 )
 async def authenticate_route(request: Request) -> dict[str, Any]:
     state = sim_state(request)
-    check_api_code(state, request)
+    check_login_headers(state, request)
     body = await json_body(request)
     require(body, "api_key", "api_secret")
     api_key, api_secret = string_field(body, "api_key"), string_field(body, "api_secret")
@@ -30,7 +34,7 @@ async def authenticate_route(request: Request) -> dict[str, Any]:
         secret_ok = hmac.compare_digest(account.api_secret.encode(), api_secret.encode())
         if key_ok and secret_ok:
             return token_response(account, state.config.token_ttl)
-    raise ApiError(state.config.auth_failure_status, errors.UNAUTHORIZED)
+    raise auth_failure(state, errors.UNAUTHORIZED)
 
 
 @router.get("/v1/auth")

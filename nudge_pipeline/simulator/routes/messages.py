@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 
 from nudge_pipeline.simulator import errors
 from nudge_pipeline.simulator.data import Campaign, Run, now_iso
+from nudge_pipeline.simulator.draws import export_job_fails, file_is_unparseable
 from nudge_pipeline.simulator.errors import ApiError
 from nudge_pipeline.simulator.exports import ExportJob
 from nudge_pipeline.simulator.files import csv_file_response, presigned_url, storage_path
@@ -62,7 +63,7 @@ async def publish(request: Request) -> dict[str, Any]:
         run = _exportable_run(state, campaign, optional_string(body, "run_id"))
         group = state.world.groups[campaign.customer_group_id]
         config = state.config
-        if not state.stats.try_spend_quota(config.publish_quota):
+        if not state.stats.try_spend_quota(account_id, config.publish_quota):
             raise ApiError(429, errors.USAGE_LIMIT)
         job = state.exports.publish(
             account_id,
@@ -71,7 +72,10 @@ async def publish(request: Request) -> dict[str, Any]:
             rows_per_file=config.rows_per_file,
             duration=config.export_duration,
             job_seed=f"{config.seed}:{run.run_id}",
+            fails=lambda job_id: export_job_fails(config, run.run_id, job_id),
         )
+        if job.fails:
+            state.stats.fault("export_failed")
         if campaign.stage == "Ready to Publish":
             campaign.stage = "Published"
             campaign.updated_at = now_iso()
@@ -119,6 +123,18 @@ def _json_rows(job: ExportJob, file_num: int) -> list[dict[str, str]]:
         ("campaign_id", "run_id", "file_num", "export_type"),
     ),
     response_model=None,
+    responses={
+        200: {
+            "description": "utf8: the CSV file. json: up to 1000 rows. url: a pre-signed link.",
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/json": {"schema": {"type": "object"}},
+            },
+        },
+        401: {"description": "Missing required fields. / Invalid export option. / not found"},
+        404: {"description": "File not found."},
+        500: {"description": "Failed to parse."},
+    },
 )
 async def fetch(request: Request) -> Any:
     state, principal = await authed(request)
@@ -135,6 +151,9 @@ async def fetch(request: Request) -> Any:
     job = state.exports.latest(campaign.campaign_id, run.run_id)
     if job is None or not 0 <= file_num < job.num_files():
         raise ApiError(404, errors.FILE_NOT_FOUND)
+    if file_is_unparseable(state.config, run.run_id, file_num):
+        state.stats.fault("failed_to_parse")
+        raise ApiError(500, errors.FAILED_TO_PARSE)
     if export_type == "json":
         return {"data": _json_rows(job, file_num)}
     if export_type == "url":
