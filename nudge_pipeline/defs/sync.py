@@ -306,6 +306,13 @@ class SyncEngine:
                 elif key not in retried:
                     bystanders.append(key)
                 else:
+                    export = self._latest_metadata("message_export", key)
+                    if export.get("skipped"):
+                        # Run on its own and still skipped, e.g. its campaign was deleted
+                        # since discovery: nothing to land, and the export says why.
+                        outcome.state, outcome.reason = "skipped", str(export["skipped_reason"])
+                        _emit(self.listener, "run_done", key=key, state="skipped")
+                        continue
                     outcome.state, outcome.reason = "failed", "not landed after a retry"
                     self._fail("not landed", key, "a failure elsewhere in its run stopped it")
             # Partitions held up by another partition's failure get a run of their own.
