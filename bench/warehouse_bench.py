@@ -1,8 +1,10 @@
 """Warehouse load speed: the loaders against bare loads of the same Parquet, same run.
 
-    .venv/bin/python bench/warehouse_bench.py [--rows 1000000] [--files 100] [--repeat 3]
+    .venv/bin/python bench/warehouse_bench.py [--files 100 --rows 10000 --repeat 3]
 
-Writes 1M messages as 100 Parquet files, then times (median of --repeat runs):
+Lands the benchmark's export CSVs (bench/_common.py, the same files as lake_bench.py:
+1M unique messages in 100 files) as lake Parquet files with write_message_file, then
+times (median of --repeat runs):
 - DuckDB: Warehouse.replace_messages vs a bare `INSERT INTO t SELECT * FROM
   read_parquet([...])` into a table of the same columns and primary key;
 - PostgreSQL (127.0.0.1:5432, a scratch database): Warehouse.replace_messages vs a bare
@@ -10,7 +12,8 @@ Writes 1M messages as 100 Parquet files, then times (median of --repeat runs):
   both as CSV (pyarrow CSV writer) and as binary (the loader's encoder, no warehouse code
   around it).
 Each run loads into an empty partition; the baselines connect, load, commit and close too.
-Prints the ratios and the peak RSS of each measurement (each runs in a fresh process).
+Prints the ratios and the peak RSS of each measurement (each runs in a fresh process),
+and exits with status 1 when a ratio misses its target.
 """
 
 from __future__ import annotations
@@ -32,9 +35,16 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _common import write_export_csvs  # noqa: E402
+
+from nudge_pipeline.lake import Lake, existing_message_file, write_message_file  # noqa: E402
 from nudge_pipeline.warehouse import MessageFileLoad, Warehouse, pgcopy  # noqa: E402
+
+DUCKDB_TARGET = 1.2
+POSTGRES_TARGET = 1.3
 
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 MESSAGE_COLUMNS = """
@@ -44,33 +54,24 @@ MESSAGE_COLUMNS = """
 """
 
 
-def write_lake(directory: Path, rows: int, files: int) -> list[MessageFileLoad]:
-    per_file = rows // files
+def write_lake(csv_paths: list[Path], directory: Path) -> list[MessageFileLoad]:
+    """Land the export CSVs the way the pipeline does; reused while the CSVs are unchanged."""
+    lake = Lake(directory, fsync="off")
     loads = []
-    for file_num in range(files):
-        start = file_num * per_file
-        ids = range(start, start + per_file)
-        table = pa.table(
-            {
-                "campaign_id": pa.array(["camp-0001"] * per_file),
-                "run_id": pa.array(["run-0001"] * per_file),
-                "file_num": pa.array([file_num] * per_file, pa.int32()),
-                "row_num": pa.array(range(1, per_file + 1), pa.int64()),
-                "customer_id": pa.array([f"{i:09d}" for i in ids]),
-                "message": pa.array(
-                    [
-                        f"Hi customer {i}, your spring offer is ready: 15% off "
-                        f'"Outdoor" gear 🌱 until Friday.\nReply STOP to opt out. #{i * 7919}'
-                        for i in ids
-                    ]
-                ),
-                "extra": pa.array([None if i % 4 else '{"segment": "vip"}' for i in ids]),
-                "export_job_id": pa.array(["job-0001"] * per_file),
-            }
+    for file_num, path in enumerate(csv_paths):
+        stats = existing_message_file(lake, "camp-0001", "run-0001", file_num)
+        if stats is None or stats.byte_count != path.stat().st_size:
+            with path.open("rb") as stream:
+                stats = write_message_file(
+                    lake, "camp-0001", "run-0001", file_num, stream, "job-0001"
+                )
+        local = lake.local_path(stats.lake_path)
+        assert local is not None
+        loads.append(
+            MessageFileLoad(
+                file_num, str(local), stats.row_count, local.stat().st_size, stats.sha256
+            )
         )
-        path = directory / f"part-{file_num}.parquet"
-        pq.write_table(table, path, compression="zstd")
-        loads.append(MessageFileLoad(file_num, str(path), per_file, path.stat().st_size))
     return loads
 
 
@@ -225,10 +226,13 @@ def run_series(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--files", type=int, default=100)
+    parser.add_argument("--rows", type=int, default=10_000, help="rows per file")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument(
+        "--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "nudge-bench"
+    )
     options = parser.parse_args()
 
     import psycopg
@@ -236,11 +240,12 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
-        lake = root / "lake"
-        lake.mkdir()
-        loads = write_lake(lake, options.rows, options.files)
+        data = options.data_dir / f"csv-{options.files}x{options.rows}"
+        csv_paths = write_export_csvs(data, options.files, options.rows)
+        loads = write_lake(csv_paths, options.data_dir / f"lake-{options.files}x{options.rows}")
         size = sum(f.byte_count or 0 for f in loads) / 2**20
-        print(f"{options.rows:,} messages in {options.files} Parquet files, {size:.1f} MiB")
+        rows = sum(f.row_count for f in loads)
+        print(f"{rows:,} messages in {options.files} Parquet files, {size:.1f} MiB")
         results: dict[str, dict[str, float]] = {}
 
         duck_path = str(root / "bench.duckdb")
@@ -278,21 +283,37 @@ def main() -> None:
         runs = ", ".join(f"{s:.2f}" for s in result["runs_s"])  # type: ignore[attr-defined]
         print(f"{name:<16} {result['median_s']:>9.2f} {result['peak_rss_mb']:>12.0f}   {runs}")
     ratios = {
-        "duckdb loader / bare read_parquet insert (target <= 1.2)": (
+        f"duckdb loader / bare read_parquet insert (target <= {DUCKDB_TARGET})": (
             "duckdb_loader",
             "duckdb_bare",
+            DUCKDB_TARGET,
         ),
-        "postgres loader / bare CSV COPY (target <= 1.3)": ("pg_loader", "pg_bare_csv"),
-        "postgres loader / bare binary COPY (target <= 1.3)": ("pg_loader", "pg_bare_binary"),
+        f"postgres loader / bare CSV COPY (target <= {POSTGRES_TARGET})": (
+            "pg_loader",
+            "pg_bare_csv",
+            POSTGRES_TARGET,
+        ),
+        f"postgres loader / bare binary COPY (target <= {POSTGRES_TARGET})": (
+            "pg_loader",
+            "pg_bare_binary",
+            POSTGRES_TARGET,
+        ),
     }
     print()
     summary = {}
-    for label, (ours, bare) in ratios.items():
+    missed = []
+    for label, (ours, bare, target) in ratios.items():
         if ours in results and bare in results:
             ratio = results[ours]["median_s"] / results[bare]["median_s"]
             summary[label] = round(ratio, 3)
             print(f"{label}: {ratio:.2f}x")
+            if ratio > target:
+                missed.append(label)
     print(json.dumps({"results": results, "ratios": summary}, default=str))
+    if missed:
+        print("TARGET MISSED: " + "; ".join(missed))
+        sys.exit(1)
+    print("all targets met")
 
 
 if __name__ == "__main__":
