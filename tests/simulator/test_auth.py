@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import jwt
 import pytest
@@ -79,6 +80,33 @@ def test_header_checks_run_in_documented_order(api: Api, simulator: SimHandle) -
         assert _error(response) == (403, message), headers
 
 
+def test_login_checks_api_code_api_access_and_x_ip(api: Api, simulator: SimHandle) -> None:
+    body = {"api_key": simulator.account.api_key, "api_secret": simulator.account.api_secret}
+    good = api.base_headers()
+    cases = [
+        (good | {"x-auth-context": context_header("wrong-code")}, "Unauthorized"),
+        (good | {"x-auth-context": context_header(simulator.api_code, False)}, "Unauthorized"),
+        ({k: v for k, v in good.items() if k != "x-ip"}, "auth error"),
+    ]
+    for headers, message in cases:
+        response = api.http.post(f"{simulator.base_url}/v1/auth", json=body, headers=headers)
+        assert _error(response) == (403, message), headers
+
+
+def test_auth_failures_can_come_with_an_empty_body(make_simulator: Any) -> None:
+    sim = make_simulator(auth_failure_empty_body=True)
+    client = Api(sim)
+    for headers in (
+        client.base_headers() | {"authorization": "Bearer junk"},
+        client.headers() | {"x-auth-context": context_header("wrong-code")},
+    ):
+        response = client.call("POST", "/v1/campaign/all", {}, headers=headers)
+        assert (response.status_code, response.content) == (403, b"")
+    # Request errors keep their message.
+    missing = client.post("/v1/campaign/rerun/history", {})
+    assert _error(missing) == (401, "Missing required fields.")
+
+
 def test_optional_x_api_key_accepted_when_it_matches(api: Api, simulator: SimHandle) -> None:
     headers = api.headers() | {"x-api-key": simulator.account.api_key}
     assert api.call("POST", "/v1/campaign/all", {}, headers=headers).status_code == 200
@@ -133,8 +161,16 @@ def test_accounts_are_isolated(api: Api, other_api: Api) -> None:
     theirs = {c["campaign_id"] for c in other_api.campaigns()}
     assert mine and theirs and not mine & theirs
     foreign = next(iter(theirs))
-    for path in ("/v1/campaign/rerun/history", "/v1/messages/publish", "/v1/campaign/rerun"):
-        response = api.post(path, {"campaign_id": foreign, "run_id": "x"})
+    body = {"campaign_id": foreign, "run_id": "x", "page": 1, "file_num": 0, "export_type": "utf8"}
+    for path in (
+        "/v1/campaign/rerun/history",
+        "/v1/campaign/rerun/messages",
+        "/v1/campaign/rerun",
+        "/v1/messages/publish",
+        "/v1/messages/pages",
+        "/v1/messages/fetch",
+    ):
+        response = api.post(path, body)
         assert _error(response) == (401, "Campaign not found."), path
     foreign_ws = other_api.ok("/v1/campaign/all")[0]["workspace_id"]
     assert api.post("/v1/cg", {"workspace_id": foreign_ws}).status_code == 401

@@ -243,6 +243,33 @@ def test_publish_moves_ready_to_publish_and_spends_quota(make_simulator: Any) ->
     client.ok("/v1/messages/publish", target)
 
 
+def test_publish_quota_is_per_account(make_simulator: Any) -> None:
+    sim = make_simulator(publish_quota=1, export_duration=0)
+    mine, theirs = Api(sim), Api(sim, sim.other_account)
+    for client in (mine, theirs):
+        campaign = client.campaign("Published")
+        run_id = client.runs(campaign["campaign_id"])[0]["run_id"]
+        target = {"campaign_id": campaign["campaign_id"], "run_id": run_id}
+        client.ok("/v1/messages/publish", target)
+        assert _error(client.post("/v1/messages/publish", target)) == (
+            429,
+            "Usage limit exceeded.",
+        )
+    stats = sim.stats()
+    assert stats["quota_used"] == 2
+    assert stats["quota_used_by_account"] == {
+        sim.account.account_id: 1,
+        sim.other_account.account_id: 1,
+    }
+
+
+def test_fetch_schema_names_csv_and_its_errors(api: Api, simulator: SimHandle) -> None:
+    schema = api.http.get(f"{simulator.base_url}/openapi.json", timeout=30).json()
+    responses = schema["paths"]["/v1/messages/fetch"]["post"]["responses"]
+    assert {"text/csv", "application/json"} <= set(responses["200"]["content"])
+    assert {"401", "404", "500"} <= set(responses)
+
+
 def test_admin_routes_add_and_delete(make_simulator: Any) -> None:
     sim = make_simulator(export_duration=0)
     client = Api(sim)
