@@ -26,9 +26,20 @@ def sync(
         str | None,
         typer.Option(help="Dagster instance folder [env DAGSTER_HOME; default dagster_home]"),
     ] = None,
+    parallel: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            envvar="NUDGE_SYNC_PARALLEL",
+            help="Dagster runs at once, each in its own process [env NUDGE_SYNC_PARALLEL]. "
+            "API calls stay within the instance's nudgescribe_api pool.",
+        ),
+    ] = 1,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show library logs.")] = False,
 ) -> None:
     """Discover campaign runs, register them in Dagster and materialize what is new."""
+    from functools import partial
+
     from rich.console import Console
 
     from nudge_pipeline.sync import prepare_environment, quiet_libraries, run_sync_command
@@ -36,7 +47,9 @@ def sync(
     quiet_libraries(verbose)
     prepare_environment(lake_root, warehouse_url, dagster_home)
     console = Console()
-    report = run_sync_command(campaign or [], console)
+    report = run_sync_command(
+        campaign or [], console, parallel=parallel, worker_setup=partial(quiet_libraries, verbose)
+    )
     _exit_on_failures(report)
 
 

@@ -7,7 +7,7 @@ import os
 import sys
 import threading
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,12 @@ DEFAULT_DAGSTER_HOME = "dagster_home"
 
 _INSTANCE_YAML = """\
 # Local Dagster instance created by nudge-pipeline (SQLite storage in this folder).
+concurrency:
+  pools:
+    # Steps that call the Nudgescribe API hold a slot of the pool `nudgescribe_api` each,
+    # across all runs, including those of `nudge-pipeline sync --parallel N`.
+    granularity: op
+    default_limit: 4
 telemetry:
   enabled: false
 """
@@ -147,15 +153,29 @@ def totals_line(report: Any) -> str:
     )
 
 
-def run_sync_command(campaign_ids: Sequence[str], console: Console) -> Any:
-    """Run the engine with progress; returns the SyncReport (environment already prepared)."""
+def run_sync_command(
+    campaign_ids: Sequence[str],
+    console: Console,
+    parallel: int = 1,
+    worker_setup: Callable[[], None] | None = None,
+) -> Any:
+    """Run the engine with progress; returns the SyncReport (environment already prepared).
+
+    `worker_setup` runs first in each worker process when `parallel` > 1 (logging set-up).
+    """
     from nudge_pipeline.defs.sync import open_instance, run_sync
 
     display = ProgressDisplay(console)
     instance = open_instance()
     try:
         with display.shown():
-            report = run_sync(instance, campaign_ids, listener=display)
+            report = run_sync(
+                instance,
+                campaign_ids,
+                listener=display,
+                parallel=parallel,
+                worker_setup=worker_setup,
+            )
     finally:
         instance.dispose()
     if report.runs:

@@ -1,13 +1,18 @@
 """The sync engine behind `nudge-pipeline sync`: discovery, partitions, then Dagster runs.
 
-Everything is executed through Dagster on the DAGSTER_HOME instance, in this process, so the
-runs, partitions and materializations show in the UI exactly as if the sensor had started
-them. Several partitions go into each run (as in backfills) to amortise run start-up.
+Everything is executed through Dagster on the DAGSTER_HOME instance, so the runs, partitions
+and materializations show in the UI exactly as if the sensor had started them. Several
+partitions go into each run (as in backfills) to amortise run start-up. Runs execute in this
+process, or with `parallel` > 1 in as many worker processes at once (see run_workers).
 """
 
 from __future__ import annotations
 
+import math
+import uuid
+from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,15 +20,22 @@ import dagster as dg
 
 from nudge_pipeline.defs import build_defs, progress
 from nudge_pipeline.defs.assets.common import MAX_PARTITIONS_PER_RUN
-from nudge_pipeline.defs.assets.messages import FAILURES_KEY
 from nudge_pipeline.defs.discovery import Discovery, discover
 from nudge_pipeline.defs.failures import GLOBAL_CAUSES, QUOTA_EXHAUSTED, cause_of, describe
 from nudge_pipeline.defs.jobs import campaign_run_job, customers_job, snapshots_job
 from nudge_pipeline.defs.partitions import CAMPAIGN_RUNS, CUSTOMER_GROUPS
 from nudge_pipeline.defs.resources import NudgescribeResource, resources_from_env
-from nudge_pipeline.defs.schedules import range_tags
+from nudge_pipeline.defs.run_workers import (
+    ChunkOutcome,
+    FailuresByKey,
+    InProcessRunner,
+    ProcessRunner,
+    close_runs_of_dead_workers,
+    execute_chunk,
+    open_runner,
+    parallel_runs_within_api_pool,
+)
 
-QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 NOT_ATTEMPTED = "not attempted"
 
 
@@ -102,29 +114,40 @@ class SyncEngine:
         campaign_ids: Sequence[str] = (),
         listener: Listener | None = None,
         max_partitions_per_run: int = MAX_PARTITIONS_PER_RUN,
+        parallel: int = 1,
+        worker_setup: Callable[[], None] | None = None,
     ) -> None:
         self.instance = instance
         self.campaign_ids = list(campaign_ids)
         self.listener = listener
         self.batch = max_partitions_per_run
+        self.parallel = parallel_runs_within_api_pool(instance, parallel)
+        self.worker_setup = worker_setup
         self.resources = resources_from_env()
         self.defs = build_defs(self.resources)
         self.report = SyncReport()
         self.stopped_by: str | None = None
+        self._runner: InProcessRunner | ProcessRunner | None = None
 
     # -- steps --------------------------------------------------------------------------
 
     def run(self) -> SyncReport:
         progress.set_listener(self.listener)
         try:
-            found = self._discover()
-            if found is None:
-                return self.report
-            self._register(found)
-            self._snapshots()
-            self._customers(found)
-            self._campaign_runs(found)
+            close_runs_of_dead_workers(self.instance)
+            # Opened first: worker processes start up while discovery and snapshots run here.
+            with open_runner(
+                self.defs, self.instance, self.parallel, self.listener, self.worker_setup
+            ) as self._runner:
+                found = self._discover()
+                if found is None:
+                    return self.report
+                self._register(found)
+                self._snapshots()
+                self._customers(found)
+                self._campaign_runs(found)
         finally:
+            self._runner = None
             progress.set_listener(None)
         return self.report
 
@@ -168,39 +191,60 @@ class SyncEngine:
                 self.instance.add_dynamic_partitions(name, new)
             _emit(self.listener, "partitions_registered", name=name, new=len(new))
 
-    def _execute(
-        self, job: Any, keys: Sequence[str] | None, what: str
-    ) -> tuple[dg.ExecuteInProcessResult | None, dict[str, dict[str, str]]]:
-        """Run `job` over a consecutive range of partitions; failures per partition key."""
-        tags = range_tags(keys[0], keys[-1]) if keys else {}
-        try:
-            result = self.defs.resolve_job_def(job.name).execute_in_process(
-                instance=self.instance,
-                tags={**tags, "nudge/started_by": "nudge-pipeline sync"},
-                run_config=QUIET_RUN_CONFIG,
-                raise_on_error=False,
-            )
-        except Exception as exc:  # the run could not even start
-            cause = {"cause": cause_of(exc), "message": describe(exc)}
-            return None, {k: dict(cause) for k in keys or [what]}
-        self.report.dagster_run_ids.append(result.run_id)
-        failed: dict[str, dict[str, str]] = {}
-        for event in result.all_events:
-            if not event.is_step_failure:
-                continue
-            data = event.step_failure_data
-            per_key = None
-            if data.user_failure_data is not None:
-                entry = data.user_failure_data.metadata.get(FAILURES_KEY)
-                per_key = getattr(entry, "value", None)
-            if isinstance(per_key, dict):
-                for key, info in per_key.items():
-                    failed.setdefault(key, dict(info))
-            else:
-                message = data.error.message.strip().splitlines()[0] if data.error else "failed"
-                for key in keys or [what]:
-                    failed.setdefault(key, {"cause": "unexpected error", "message": message})
-        return result, failed
+    def _execute(self, job: Any, what: str) -> FailuresByKey:
+        """Run an unpartitioned job here; failures by subject."""
+        outcome = execute_chunk(self.defs, self.instance, job.name, None, what, str(uuid.uuid4()))
+        self.report.dagster_run_ids.append(outcome.run_id)
+        return outcome.failed
+
+    def _run_chunks(
+        self,
+        job: Any,
+        partitions: str,
+        keys: Sequence[str],
+        settle: Callable[[list[str], ChunkOutcome], list[str]],
+    ) -> None:
+        """Run `keys` in chunks of consecutive partitions, one Dagster run each, `parallel` at once.
+
+        `settle` reads one finished chunk and returns the keys that deserve a run of their
+        own; those go to the front of the queue. After a failure that rules out every
+        partition (quota, credentials) nothing new starts; runs already going finish.
+        """
+        assert self._runner is not None
+        what = partitions.replace("_", " ")
+        queue = deque(self._chunks(keys, partitions))
+        running: dict[Future[ChunkOutcome], list[str]] = {}
+        retries: set[str] = set()
+        while queue or running:
+            while (
+                queue and len(running) < self._runner.workers and self._may_start(queue[0], retries)
+            ):
+                chunk = queue.popleft()
+                running[self._runner.submit(job.name, chunk, what)] = chunk
+            if not running:
+                break
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                chunk = running.pop(future)
+                outcome = self._runner.outcome(future, chunk, what)
+                self.report.dagster_run_ids.append(outcome.run_id)
+                retry = settle(chunk, outcome)
+                retries.update(retry)
+                queue.extendleft(reversed(self._chunks(retry, partitions)))
+
+    def _may_start(self, chunk: Sequence[str], retries: set[str]) -> bool:
+        # A spent quota rules out new exports, not landing those a stopped run completed:
+        # partitions sent back for a run of their own reuse their export, publishing nothing.
+        if self.stopped_by == QUOTA_EXHAUSTED:
+            return set(chunk) <= retries
+        return not self.stopped_by
+
+    def _chunks(self, keys: Sequence[str], partitions: str) -> list[list[str]]:
+        """Consecutive chunks, small enough that every worker gets one."""
+        if not keys:
+            return []
+        size = min(self.batch, max(1, math.ceil(len(keys) / self.parallel)))
+        return consecutive_chunks(keys, self.instance.get_dynamic_partitions(partitions), size)
 
     def _latest_metadata(self, asset: str, key: str | None) -> dict[str, Any]:
         records = self.instance.fetch_materializations(
@@ -219,7 +263,7 @@ class SyncEngine:
         if self.stopped_by:
             return
         _emit(self.listener, "phase", name="snapshots")
-        result, failed = self._execute(snapshots_job, None, "snapshots")
+        failed = self._execute(snapshots_job, "snapshots")
         for subject, info in failed.items():
             self._fail(info["cause"], subject, info["message"])
         for name in ("campaigns", "campaign_runs", "customer_groups", "customer_profile_fields"):
@@ -232,14 +276,11 @@ class SyncEngine:
         if self.stopped_by or not keys:
             return
         _emit(self.listener, "phase", name="customers", total=len(keys))
-        order = self.instance.get_dynamic_partitions(CUSTOMER_GROUPS)
-        for chunk in consecutive_chunks(keys, order, self.batch):
-            if self.stopped_by:
-                break
-            _, failed = self._execute(customers_job, chunk, "customers")
+
+        def settle(chunk: list[str], outcome: ChunkOutcome) -> list[str]:
             for key in chunk:
-                if key in failed:
-                    info = failed[key]
+                if key in outcome.failed:
+                    info = outcome.failed[key]
                     if info["cause"] != NOT_ATTEMPTED:
                         self._fail(info["cause"], f"customer group {key}", info["message"])
                     continue
@@ -247,6 +288,9 @@ class SyncEngine:
                 self.report.customer_groups += 1
                 self.report.customers += int(meta.get("dagster/row_count") or 0)
             _emit(self.listener, "customers_done", count=len(chunk))
+            return []
+
+        self._run_chunks(customers_job, CUSTOMER_GROUPS, keys, settle)
 
     def _up_to_date(self, key: str) -> bool:
         meta = self._latest_metadata("messages", key)
@@ -280,17 +324,14 @@ class SyncEngine:
                 todo.append(run.partition_key)
         self.report.runs = list(outcomes.values())
         _emit(self.listener, "phase", name="campaign_runs", total=len(todo))
-        order = self.instance.get_dynamic_partitions(CAMPAIGN_RUNS)
-        queue = consecutive_chunks(todo, order, self.batch)
         retried: set[str] = set()
-        while queue and self._may_start(queue[0], retried):
-            chunk = queue.pop(0)
-            _, failed = self._execute(campaign_run_job, chunk, "campaign runs")
+
+        def settle(chunk: list[str], result: ChunkOutcome) -> list[str]:
             bystanders = []
             for key in chunk:
                 outcome = outcomes[key]
-                if key in failed:
-                    info = failed[key]
+                if key in result.failed:
+                    info = result.failed[key]
                     if info["cause"] == NOT_ATTEMPTED:
                         continue
                     outcome.state, outcome.reason = "failed", info["cause"]
@@ -298,7 +339,7 @@ class SyncEngine:
                     _emit(self.listener, "run_done", key=key, state="failed")
                     continue
                 meta = self._latest_metadata("messages", key)
-                if meta and not meta.get("skipped") and self._materialized_in_last_run(key):
+                if meta and not meta.get("skipped") and self._materialized_in(key, result.run_id):
                     outcome.state = "landed"
                     outcome.rows = int(meta.get("dagster/row_count") or 0)
                     outcome.files = int(meta.get("num_files") or 0)
@@ -317,31 +358,29 @@ class SyncEngine:
                     self._fail("not landed", key, "a failure elsewhere in its run stopped it")
             # Partitions held up by another partition's failure get a run of their own.
             retried.update(bystanders)
-            queue[:0] = consecutive_chunks(bystanders, order, self.batch)
+            return bystanders
 
-    def _may_start(self, chunk: Sequence[str], retries: set[str]) -> bool:
-        # A spent quota rules out new exports, not landing those a stopped run completed:
-        # partitions sent back for a run of their own reuse their export, publishing nothing.
-        if self.stopped_by == QUOTA_EXHAUSTED:
-            return set(chunk) <= retries
-        return not self.stopped_by
+        self._run_chunks(campaign_run_job, CAMPAIGN_RUNS, todo, settle)
 
-    def _materialized_in_last_run(self, key: str) -> bool:
-        if not self.report.dagster_run_ids:
-            return False
+    def _materialized_in(self, key: str, run_id: str) -> bool:
         records = self.instance.fetch_materializations(
             dg.AssetRecordsFilter(asset_key=dg.AssetKey("messages"), asset_partitions=[key]),
             limit=1,
         ).records
-        return bool(records) and records[0].run_id == self.report.dagster_run_ids[-1]
+        return bool(records) and records[0].run_id == run_id
 
 
 def run_sync(
     instance: dg.DagsterInstance,
     campaign_ids: Sequence[str] = (),
     listener: Listener | None = None,
+    parallel: int = 1,
+    worker_setup: Callable[[], None] | None = None,
 ) -> SyncReport:
-    return SyncEngine(instance, campaign_ids, listener).run()
+    engine = SyncEngine(
+        instance, campaign_ids, listener, parallel=parallel, worker_setup=worker_setup
+    )
+    return engine.run()
 
 
 def open_instance() -> dg.DagsterInstance:
