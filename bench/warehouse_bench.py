@@ -1,6 +1,6 @@
 """Warehouse load speed: the loaders against bare loads of the same Parquet, same run.
 
-    .venv/bin/python bench/warehouse_bench.py [--files 100 --rows 10000 --repeat 3]
+    .venv/bin/python bench/warehouse_bench.py [--files 100 --rows 10000 --repeat 5]
 
 Lands the benchmark's export CSVs (bench/_common.py, the same files as lake_bench.py:
 1M unique messages in 100 files) as lake Parquet files with write_message_file, then
@@ -228,7 +228,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=100)
     parser.add_argument("--rows", type=int, default=10_000, help="rows per file")
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument(
         "--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "nudge-bench"
