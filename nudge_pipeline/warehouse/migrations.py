@@ -20,7 +20,16 @@ from sqlalchemy import Connection, text
 
 from nudge_pipeline.warehouse.errors import MigrationError
 
-DEFAULT_MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "sql"
+
+def _default_migrations_dir() -> Path:
+    # A wheel ships the top-level sql/ inside the package, as nudge_pipeline/sql; a source
+    # checkout reads it from the repository root.
+    package = Path(__file__).resolve().parents[1]
+    packaged = package / "sql"
+    return packaged if packaged.is_dir() else package.parent / "sql"
+
+
+DEFAULT_MIGRATIONS_DIR = _default_migrations_dir()
 
 _FILE_NAME = re.compile(
     r"^(?P<version>\d+)_(?P<name>[a-z0-9_]+)(?:\.(?P<dialect>[a-z0-9]+))?\.sql$"
