@@ -200,7 +200,7 @@ GOOD_HEAD = b"customer_id,message\r\n"
         ),
         pytest.param(
             GOOD_HEAD + b'1,"an open quote that never closes\r\n',
-            ("unreadable export file", "file 1"),
+            ("unreadable export file", "file 1", "a quote never closes"),
             id="unclosed-quote",
         ),
     ],

@@ -31,7 +31,6 @@ import dagster as dg
 import duckdb
 import pyarrow.parquet as pq
 import pytest
-from dagster._serdes import serialize_value
 
 from nudge_pipeline.nudgescribe import decrypt_profile
 from nudge_pipeline.simulator import SimHandle
@@ -118,7 +117,7 @@ def dagster_traces(home: Path) -> bytes:
         for record in records:
             run = record.dagster_run
             chunks.append(json.dumps([run.tags, run.run_config], default=str))
-            chunks.extend(serialize_value(entry) for entry in instance.all_logs(run.run_id))
+            chunks.extend(dg.serialize_value(entry) for entry in instance.all_logs(run.run_id))
         return "\n".join(chunks).encode()
     finally:
         instance.dispose()
