@@ -136,11 +136,41 @@ _CREATE_INSTANCE = (
 )
 
 
-def run_sync(label: str, sim: SimHandle, work: Path, warehouse_url: str | None = None) -> Measured:
-    """`nudge-pipeline sync` on an existing, empty Dagster instance (created untimed, once)."""
+# The instance's storage on PostgreSQL (dagster-postgres), as deploy/ and dagster.yaml describe.
+_POSTGRES_INSTANCE_YAML = """\
+storage:
+  postgres:
+    postgres_url: {url}
+concurrency:
+  pools:
+    granularity: op
+    default_limit: 4
+telemetry:
+  enabled: false
+"""
+
+
+def run_sync(
+    label: str,
+    sim: SimHandle,
+    work: Path,
+    warehouse_url: str | None = None,
+    dagster_postgres_url: str | None = None,
+) -> Measured:
+    """`nudge-pipeline sync` on an existing, empty Dagster instance (created untimed, once).
+
+    The instance keeps its runs and event log in SQLite files (the default), or in the
+    PostgreSQL database at `dagster_postgres_url`.
+    """
     work.mkdir(parents=True, exist_ok=True)
     env = sync_env(sim, work, warehouse_url)
-    if not (work / "dagster_home").exists():
+    home = work / "dagster_home"
+    if not home.exists():
+        if dagster_postgres_url:
+            home.mkdir()
+            (home / "dagster.yaml").write_text(
+                _POSTGRES_INSTANCE_YAML.format(url=dagster_postgres_url)
+            )
         run_measured(f"{label}: instance", [PYTHON, "-c", _CREATE_INSTANCE], env).check()
     return run_measured(label, [CLI, "sync"], env).check()
 

@@ -34,7 +34,7 @@ ONE_MILLION = 1_000_000
 ROWS_PER_FILE = 10_000
 PG_ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 PG_DATABASE = "nudge_bench"
-PG_URL = f"postgresql+psycopg://postgres@127.0.0.1:5432/{PG_DATABASE}"
+PG_DAGSTER_DATABASE = "nudge_bench_dagster"
 
 # The targets of the benchmark issue; a missed one makes the exit status 1.
 US_OVER_LIMIT_MAX = 1.5
@@ -167,6 +167,7 @@ class Context:
     work: Path
     rounds: int
     long_rounds: int
+    dagster_postgres: bool
     stamp: str
     cache: dict[str, Any] = field(default_factory=dict)
 
@@ -203,9 +204,11 @@ def _require(condition: bool, message: str) -> None:
 # --------------------------------------------------------------------------- export
 
 
-def our_sync(ctx: Context, sim: SimHandle, name: str, expect_rows: int) -> tuple[Measured, dict]:
+def our_sync(
+    ctx: Context, sim: SimHandle, name: str, expect_rows: int, dagster_url: str | None = None
+) -> tuple[Measured, dict]:
     work = ctx.round_dir(name)
-    measured = harness.run_sync(f"sync {name}", sim, work)
+    measured = harness.run_sync(f"sync {name}", sim, work, dagster_postgres_url=dagster_url)
     landed = warehouse_rows(str(work / "warehouse.duckdb"))
     _require(
         landed == expect_rows,
@@ -380,71 +383,86 @@ def backfill_200(ctx: Context) -> Report:
     runs, per_run = 200, 5_000
     many = ctx.sims.get("200x5k", harness.many_runs_config(runs, per_run, ROWS_PER_FILE))
     single = ctx.sims.get(f"{ONE_MILLION}", harness.single_run_config(ONE_MILLION, ROWS_PER_FILE))
-    rounds = ctx.long_rounds
-    backfills: list[Measured] = []
-    singles: list[Measured] = []
-    for i in range(rounds):
-        pair = [
-            ("backfill", many, runs * per_run, backfills),
-            ("single", single, ONE_MILLION, singles),
-        ]
-        for name, sim, rows, into in pair if i % 2 == 0 else reversed(pair):
-            measured, _ = our_sync(ctx, sim, f"{name}", rows)
-            measured.label = f"{name} #{i}"
-            into.append(measured)
-            print(
-                f"  {measured.label}: {measured.seconds:.2f} s, {measured.peak_rss_mb:.0f} MB",
-                file=sys.stderr,
-            )
-    calls = harness.sim_calls(many)
-    ratio = paired_ratio(backfills, singles)
+    storages = ["sqlite", "postgres"] if ctx.dagster_postgres else ["sqlite"]
+    found: dict[str, dict[str, list[Measured]]] = {
+        s: {"backfill": [], "single": []} for s in storages
+    }
+    for i in range(ctx.long_rounds):
+        for storage in storages:
+            pair = [("backfill", many, runs * per_run), ("single", single, ONE_MILLION)]
+            for name, sim, rows in pair if i % 2 == 0 else reversed(pair):
+                with dagster_database(storage) as dagster_url:
+                    measured, _ = our_sync(ctx, sim, name, rows, dagster_url)
+                measured.label = f"{name} ({storage} instance) #{i}"
+                found[storage][name].append(measured)
+                print(
+                    f"  {measured.label}: {measured.seconds:.2f} s, {measured.peak_rss_mb:.0f} MB",
+                    file=sys.stderr,
+                )
     report = Report("backfill-200")
-    report.rows = [
-        ("sync of", f"wall, median of {rounds}", "rows/s", "peak RSS (tree)"),
-        (
-            f"{runs} runs × {per_run:,} messages (200 partitions)",
-            fmt_s([m.seconds for m in backfills]),
-            rows_per_s(runs * per_run, [m.seconds for m in backfills]),
-            fmt_mb([m.peak_rss_mb for m in backfills]),
-        ),
-        (
-            "1 run × 1,000,000 messages (1 partition)",
-            fmt_s([m.seconds for m in singles]),
-            rows_per_s(ONE_MILLION, [m.seconds for m in singles]),
-            fmt_mb([m.peak_rss_mb for m in singles]),
-        ),
-    ]
+    report.rows = [("sync of", f"wall, median of {ctx.long_rounds}", "rows/s", "peak RSS (tree)")]
+    ratios = {}
+    for storage in storages:
+        backfills, singles = found[storage]["backfill"], found[storage]["single"]
+        instance = "" if storage == "sqlite" else ", Dagster instance on PostgreSQL"
+        for label, syncs, rows in (
+            (f"{runs} runs × {per_run:,} messages (200 partitions)", backfills, runs * per_run),
+            ("1 run × 1,000,000 messages (1 partition)", singles, ONE_MILLION),
+        ):
+            seconds = [m.seconds for m in syncs]
+            report.rows.append(
+                (
+                    label + instance,
+                    fmt_s(seconds),
+                    rows_per_s(rows, seconds),
+                    fmt_mb([m.peak_rss_mb for m in syncs]),
+                )
+            )
+        ratios[storage] = paired_ratio(backfills, singles)
     report.target(
         "backfill / single partition",
-        ratio,
+        ratios["sqlite"],
         f"≤ {BACKFILL_OVER_SINGLE_MAX}",
-        ratio <= BACKFILL_OVER_SINGLE_MAX,
+        ratios["sqlite"] <= BACKFILL_OVER_SINGLE_MAX,
     )
     report.data = {
-        "backfill_seconds": [m.seconds for m in backfills],
-        "single_seconds": [m.seconds for m in singles],
-        "ratio": ratio,
-        "simulator_calls": calls,
+        storage: {name: [m.seconds for m in values] for name, values in found[storage].items()}
+        for storage in storages
     }
+    report.data["ratios"] = ratios
+    report.data["simulator_calls"] = harness.sim_calls(many)
+    if "postgres" in ratios:
+        report.rows.append(
+            ("ratio with the instance on PostgreSQL", f"{ratios['postgres']:.2f}", "", "")
+        )
     return report
+
+
+@contextlib.contextmanager
+def dagster_database(storage: str) -> Iterator[str | None]:
+    if storage == "sqlite":
+        yield None
+        return
+    with pg_database(PG_DAGSTER_DATABASE) as url:
+        yield url.replace("+psycopg", "+psycopg2")
 
 
 # -------------------------------------------------------------------------- postgres
 
 
 @contextlib.contextmanager
-def pg_database() -> Iterator[str]:
+def pg_database(name: str = PG_DATABASE) -> Iterator[str]:
     import psycopg
 
     def recreate(create: bool) -> None:
         with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)")
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
             if create:
-                admin.execute(f"CREATE DATABASE {PG_DATABASE}")
+                admin.execute(f"CREATE DATABASE {name}")
 
     recreate(True)
     try:
-        yield PG_URL
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
     finally:
         recreate(False)
 
@@ -574,6 +592,11 @@ def main() -> int:
         "--rounds", type=int, default=3, help="timed rounds per contestant (export-1m)"
     )
     parser.add_argument(
+        "--dagster-postgres",
+        action="store_true",
+        help="backfill-200 also with the Dagster instance on PostgreSQL (dagster-postgres)",
+    )
+    parser.add_argument(
         "--long-rounds", type=int, default=1, help="timed rounds of backfill-200 and postgres"
     )
     parser.add_argument(
@@ -588,7 +611,14 @@ def main() -> int:
         work = args.work_dir or Path(
             stack.enter_context(tempfile.TemporaryDirectory(prefix="nudge-bench-"))
         )
-        ctx = Context(Simulators(stack, work), work, args.rounds, args.long_rounds, stamp)
+        ctx = Context(
+            Simulators(stack, work),
+            work,
+            args.rounds,
+            args.long_rounds,
+            args.dagster_postgres,
+            stamp,
+        )
         warm_bytecode()
         for name in names:
             begun = time.perf_counter()
