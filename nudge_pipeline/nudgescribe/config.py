@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .redaction import register_secret
+from .urls import is_loopback
 
 ENV_PREFIX = "NUDGESCRIBE_"
 
@@ -74,6 +75,11 @@ class ClientConfig:
             raise ConfigError(
                 "give either a token (NUDGESCRIBE_TOKEN) or api_key and api_secret "
                 "(NUDGESCRIBE_API_KEY, NUDGESCRIBE_API_SECRET)"
+            )
+        if parts.scheme == "http" and not is_loopback(parts.hostname.lower()):
+            # The token, api_code and api_secret would cross the network in clear text.
+            raise ConfigError(
+                f"base_url {base} is plain http; use https (plain http only on loopback)"
             )
         hosts = tuple(h.strip().lower() for h in self.download_hosts if h and h.strip())
         object.__setattr__(self, "download_hosts", hosts)
