@@ -17,7 +17,9 @@ from typing import Any
 
 import pytest
 
+from nudge_pipeline.defs import failures
 from nudge_pipeline.defs.discovery import discover
+from nudge_pipeline.nudgescribe import ConfigError
 from nudge_pipeline.simulator import SimHandle, run_simulator
 
 from .hostile_world import (
@@ -368,6 +370,19 @@ def test_a_redirect_to_another_host_is_refused(
     )
     assert proxy.calls("GET /files/part-1.csv") == 1
     assert not sim.stats()["storage_auth_header_seen"]
+
+
+def test_plain_http_to_a_remote_api_host_is_refused_before_any_request(
+    pipeline: Pipeline,
+) -> None:
+    pipeline.nudgescribe = {"base_url": "http://client-api.nudgescribe.example"}
+    with (
+        pytest.raises(ConfigError, match="base_url http://client-api.nudgescribe.example is plain"),
+        pipeline.client(),
+    ):
+        pass
+    # `sync` stops on it at discovery, with one "bad configuration" line.
+    assert failures.cause_of(ConfigError("x")) in failures.GLOBAL_CAUSES
 
 
 # --- tokens ------------------------------------------------------------------------------
