@@ -14,7 +14,13 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 from nudge_pipeline import crashpoints
 
 from . import quirks
-from .errors import ContractViolationError, DownloadRefusedError, NotFoundError, TransientError
+from .errors import (
+    ContractViolationError,
+    DownloadRefusedError,
+    NotFoundError,
+    NudgescribeError,
+    TransientError,
+)
 from .models import Record
 from .redaction import log
 from .transport import (
@@ -141,7 +147,13 @@ class Downloader:
             log.debug("%s: %d bytes", label, stream.received)
             return result
 
-        return self.transport.with_retries(attempt, attempts=self.config.download_attempts)
+        try:
+            return self.transport.with_retries(attempt, attempts=self.config.download_attempts)
+        except NudgescribeError as exc:
+            # The endpoint alone does not say which file failed.
+            exc.message = f"{label}: {exc.message}"
+            exc.args = (str(exc),)
+            raise
 
     def _utf8_opener(self, body: dict[str, Any]) -> Callable[[], tuple[requests.Response, str]]:
         endpoint = f"POST {quirks.FETCH_PATH}"
@@ -189,7 +201,10 @@ class Downloader:
     def _issue_url(self, body: dict[str, Any]) -> tuple[str, float | None]:
         endpoint = f"POST {quirks.FETCH_PATH}"
         record = Record(
-            self.transport.call("POST", quirks.FETCH_PATH, body), endpoint, "url export"
+            # No retries of its own: download() retries the whole attempt, URL included.
+            self.transport.call("POST", quirks.FETCH_PATH, body, retry=False),
+            endpoint,
+            "url export",
         )
         url = record.opt_str("url")
         if not url:
