@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.drills.sync_drill import make_dagster_home
+from tests.drills.sync_drill import create_dagster_home_template, make_dagster_home
 
 
 @pytest.fixture(scope="session")
 def dagster_home_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An instance with the project's dagster.yaml, created once (its migrations take time)."""
-    return tmp_path_factory.mktemp("dagster_home_template") / "home"
+    return create_dagster_home_template(tmp_path_factory.mktemp("dagster_home_template") / "home")
 
 
 @pytest.fixture

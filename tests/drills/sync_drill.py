@@ -12,17 +12,22 @@ import multiprocessing
 import os
 import shutil
 import signal
+import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 import sqlalchemy as sa
+from psycopg import sql
 
 from nudge_pipeline.lake.store import is_temp_name
 from nudge_pipeline.simulator import SimHandle
 from tests.e2e.helpers import expected_messages
+from tests.fixtures.databases import PG_HOST, PG_PORT, PG_USER, _admin
 
 REPO_DAGSTER_YAML = Path(__file__).resolve().parents[2] / "dagster_home" / "dagster.yaml"
 PRELOAD = [
@@ -102,13 +107,16 @@ def run_sync(env: dict[str, str], *args: str, timeout: float = SYNC_TIMEOUT) -> 
     return SyncOutcome(code, out.read_text(errors="replace"), err.read_text(errors="replace"))
 
 
+def create_dagster_home_template(template: Path) -> Path:
+    """A migrated instance with the project's dagster.yaml (pools included), to be copied."""
+    template.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO_DAGSTER_YAML, template / "dagster.yaml")
+    code = _run_in_child(_create_instance, (str(template),), SYNC_TIMEOUT)
+    assert code == 0, "could not create the template Dagster instance"
+    return template
+
+
 def make_dagster_home(template: Path, target: Path) -> Path:
-    """A copy of a migrated instance that uses the project's dagster.yaml (pools included)."""
-    if not (template / "dagster.yaml").exists():
-        template.mkdir(parents=True, exist_ok=True)
-        shutil.copy(REPO_DAGSTER_YAML, template / "dagster.yaml")
-        code = _run_in_child(_create_instance, (str(template),), SYNC_TIMEOUT)
-        assert code == 0, "could not create the template Dagster instance"
     shutil.copytree(template, target)
     return target
 
@@ -182,15 +190,47 @@ def lake_messages(lake_root: Path) -> Counter[MessageKey]:
     return found
 
 
-def assert_landed_exactly(
-    expected: Counter[MessageKey], lake_root: Path, warehouse_url: str
-) -> None:
+@dataclass(frozen=True)
+class Landing:
+    """What the lake and the warehouse hold, read at one moment."""
+
+    warehouse: Counter[MessageKey]
+    lake: Counter[MessageKey]
+    temp_files: list[str]
+    lake_files: set[str]
+    recorded_files: set[str]  # message_files.lake_path
+
+
+def observe_landing(lake_root: Path, warehouse_url: str) -> Landing:
+    return Landing(
+        warehouse=warehouse_messages(warehouse_url),
+        lake=lake_messages(lake_root),
+        temp_files=[str(p) for p in temp_files(lake_root)],
+        lake_files={str(p) for p in lake_message_files(lake_root)},
+        recorded_files=set(warehouse_files(warehouse_url)),
+    )
+
+
+def assert_landed_exactly(expected: Counter[MessageKey], landing: Landing) -> None:
     """Every expected message once in the warehouse and the lake; no stray or partial file."""
     assert expected, "the world must hold eligible messages"
-    in_warehouse = warehouse_messages(warehouse_url)
-    assert in_warehouse - expected == Counter(), "rows duplicated or not expected"
-    assert expected - in_warehouse == Counter(), "rows lost"
-    assert lake_messages(lake_root) == expected
-    assert temp_files(lake_root) == []
-    recorded = set(warehouse_files(warehouse_url))
-    assert {str(p) for p in lake_message_files(lake_root)} == recorded
+    assert landing.warehouse - expected == Counter(), "rows duplicated or not expected"
+    assert expected - landing.warehouse == Counter(), "rows lost"
+    assert landing.lake == expected
+    assert landing.temp_files == []
+    assert landing.lake_files == landing.recorded_files
+
+
+@contextmanager
+def scratch_postgres_database() -> Iterator[str]:
+    """Like the postgres_url fixture, for drills that run outside a test's own scope."""
+    name = f"nudge_drill_{uuid.uuid4().hex[:16]}"
+    with _admin() as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
+    finally:
+        with _admin() as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )

@@ -5,14 +5,23 @@ names (lake). The next sync ends with every eligible message exactly once in the
 and in the lake, no temporary or unrecorded file, and no second publish: a job whose id was
 stored is resumed, a job the server shows (running or complete) is adopted, and an export
 recorded as complete is reused without asking the API again.
+
+Each drill has its own simulator, lake, warehouse and Dagster instance. They run two at a
+time in a module fixture (each sync is a mostly single-threaded process), and each test
+then checks what its drill observed.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -25,21 +34,33 @@ from nudge_pipeline.crashpoints import (
     POLLING,
 )
 from nudge_pipeline.lake import ExportStateStore, Lake
+from nudge_pipeline.simulator import SimConfig, run_simulator
 from tests.drills.sync_drill import (
     FETCH,
     PAGES,
     PUBLISH,
+    Landing,
     MessageKey,
+    SyncOutcome,
     assert_landed_exactly,
     drill_env,
     lake_message_files,
+    make_dagster_home,
+    observe_landing,
     published_messages,
     run_sync,
+    scratch_postgres_database,
     warehouse_messages,
 )
 
+PARALLEL_DRILLS = 2
 # One workspace: one Published campaign with two completed runs of three files each.
-WORLD = {"workspaces": 1, "customer_groups": 1, "messages_per_run": 60, "rows_per_file": 25}
+WORLD: dict[str, Any] = {
+    "workspaces": 1,
+    "customer_groups": 1,
+    "messages_per_run": 60,
+    "rows_per_file": 25,
+}
 # Polling is drilled while the export is still running on the server.
 EXPORT_SECONDS = {POLLING: 2.5}
 # Steps reached after the export completed: the next sync asks nothing about the export.
@@ -49,77 +70,153 @@ AFTER_FILES = {MID_WAREHOUSE_LOAD, BETWEEN_LAKE_AND_WAREHOUSE}
 
 # The kill inside an open transaction is drilled on both databases; the other steps happen
 # before any warehouse work, so one database shows them.
-CASES = [pytest.param(step, "duckdb", id=f"{step}-duckdb") for step in crashpoints.STEPS] + [
-    pytest.param(MID_WAREHOUSE_LOAD, "postgresql", id=f"{MID_WAREHOUSE_LOAD}-postgresql")
-]
+DRILLS = [(step, "duckdb") for step in crashpoints.STEPS] + [(MID_WAREHOUSE_LOAD, "postgresql")]
+CASES = [pytest.param(step, database, id=f"{step}-{database}") for step, database in DRILLS]
+TEST_NAME = "test_sync_killed_at_step_resumes_exactly_once_without_republishing"
 
 
-def _runs(messages: Counter[MessageKey]) -> dict[tuple[str, str], Counter[MessageKey]]:
-    by_run: dict[tuple[str, str], Counter[MessageKey]] = {}
+RunKey = tuple[str, str]
+
+
+def _runs(messages: Counter[MessageKey]) -> dict[RunKey, Counter[MessageKey]]:
+    by_run: dict[RunKey, Counter[MessageKey]] = {}
     for key, n in messages.items():
         by_run.setdefault((key[0], key[1]), Counter())[key] = n
     return by_run
 
 
-def assert_only_whole_runs(expected: Counter[MessageKey], warehouse_url: str) -> None:
-    """A run is in the warehouse with all its rows or not at all."""
-    wanted = _runs(expected)
-    for run, rows in _runs(warehouse_messages(warehouse_url)).items():
-        assert rows == wanted.get(run), f"run {run} is partly loaded"
-
-
-def assert_only_whole_files(lake_root: Path) -> None:
-    """Every file under a final name is a complete Parquet file with our footer."""
+def _partial_files(lake_root: Path) -> list[str]:
+    """Files under a final name that are not a complete Parquet file with our footer."""
+    partial = []
     for path in lake_message_files(lake_root):
-        footer = pq.read_metadata(path)
+        try:
+            footer = pq.read_metadata(path)
+        except (OSError, pa.ArrowInvalid):
+            partial.append(str(path))
+            continue
         declared = (footer.metadata or {}).get(b"nudge_pipeline.row_count")
-        assert declared is not None and int(declared) == footer.num_rows, path
+        if declared is None or int(declared) != footer.num_rows:
+            partial.append(str(path))
+    return partial
+
+
+@dataclass
+class Drill:
+    """What one crash-and-resume drill saw."""
+
+    expected: Counter[MessageKey]
+    crashed: SyncOutcome
+    # Right after the kill:
+    warehouse_after_crash: Counter[MessageKey]
+    partial_files_after_crash: list[str]
+    states_after_crash: list[dict[str, Any] | None]
+    stats_of_crashed: dict[str, Any]
+    # After the second sync:
+    resumed: SyncOutcome
+    stats_of_resumed: dict[str, Any]
+    landing: Landing
+
+
+def run_drill(step: str, database: str, template: Path, root: Path) -> Drill:
+    with ExitStack() as stack:
+        if database == "postgresql":
+            warehouse_url = stack.enter_context(scratch_postgres_database())
+        else:
+            warehouse_url = f"duckdb:///{root / 'warehouse.duckdb'}"
+        config = SimConfig(**WORLD, export_duration=EXPORT_SECONDS.get(step, 0.3))
+        sim = stack.enter_context(run_simulator(config))
+        expected = published_messages(sim)
+        lake_root = (root / "lake").resolve()
+        home = make_dagster_home(template, root / "dagster_home")
+        env = drill_env(sim, root, warehouse_url, home)
+        sim.reset_stats()
+
+        crashed = run_sync({**env, crashpoints.ENV_VAR: step})
+        store = ExportStateStore(Lake(lake_root))
+        warehouse_after_crash = warehouse_messages(warehouse_url)
+        partial_files_after_crash = _partial_files(lake_root)
+        states_after_crash = [store.get(c, r) for c, r in _runs(expected)]
+        stats_of_crashed = sim.stats()
+        sim.reset_stats()
+
+        resumed = run_sync(env)
+        return Drill(
+            expected=expected,
+            crashed=crashed,
+            warehouse_after_crash=warehouse_after_crash,
+            partial_files_after_crash=partial_files_after_crash,
+            states_after_crash=states_after_crash,
+            stats_of_crashed=stats_of_crashed,
+            resumed=resumed,
+            stats_of_resumed=sim.stats(),
+            landing=observe_landing(lake_root, warehouse_url),
+        )
+
+
+def _selected(session: pytest.Session) -> list[tuple[str, str]]:
+    """The drills whose tests this session runs (all, unless narrowed with -k or ids)."""
+    chosen = set()
+    for item in session.items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and item.name.startswith(TEST_NAME):
+            chosen.add((callspec.params["step"], callspec.params["database"]))
+    return [drill for drill in DRILLS if drill in chosen]
+
+
+@pytest.fixture(scope="module")
+def drills(
+    dagster_home_template: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+) -> Iterator[dict[tuple[str, str], Future[Drill]]]:
+    """The selected drills, started two at a time; a test waits for its own."""
+    with ThreadPoolExecutor(max_workers=PARALLEL_DRILLS, thread_name_prefix="drill") as pool:
+        futures = {
+            (step, database): pool.submit(
+                run_drill,
+                step,
+                database,
+                dagster_home_template,
+                tmp_path_factory.mktemp(f"crash-{step}-{database}"),
+            )
+            for step, database in _selected(request.session)
+        }
+        yield futures
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("step", "database"), CASES)
 def test_sync_killed_at_step_resumes_exactly_once_without_republishing(
-    step: str,
-    database: str,
-    make_simulator: Any,
-    dagster_home: Path,
-    tmp_path: Path,
-    request: pytest.FixtureRequest,
+    step: str, database: str, drills: dict[tuple[str, str], Future[Drill]]
 ) -> None:
-    warehouse_url = str(
-        request.getfixturevalue(f"{'duckdb' if database == 'duckdb' else 'postgres'}_url")
-    )
-    sim = make_simulator(**WORLD, export_duration=EXPORT_SECONDS.get(step, 0.3))
-    expected = published_messages(sim)
+    drill = drills[(step, database)].result()
+    expected = drill.expected
     eligible_runs = len(_runs(expected))
-    lake_root = (tmp_path / "lake").resolve()
-    env = drill_env(sim, tmp_path, warehouse_url, dagster_home)
-    sim.reset_stats()
 
-    crashed = run_sync({**env, crashpoints.ENV_VAR: step})
-    assert crashed.killed, crashed.tail()
-    assert_only_whole_runs(expected, warehouse_url)
-    assert_only_whole_files(lake_root)
+    assert drill.crashed.killed, drill.crashed.tail()
+    # A run is in the warehouse with all its rows or not at all; no file is half written.
+    wanted = _runs(expected)
+    for run, rows in _runs(drill.warehouse_after_crash).items():
+        assert rows == wanted.get(run), f"run {run} is partly loaded"
+    assert drill.partial_files_after_crash == []
     if step == POLLING:
         # The job id was stored before the first poll, while the export still runs.
-        store = ExportStateStore(Lake(lake_root))
-        states = [store.get(campaign_id, run_id) for campaign_id, run_id in _runs(expected)]
-        assert any(s and s.get("job_id") and s.get("status") == "processing" for s in states)
-    before = sim.stats()
-    sim.reset_stats()
+        assert any(
+            s and s.get("job_id") and s.get("status") == "processing"
+            for s in drill.states_after_crash
+        ), drill.states_after_crash
 
-    resumed = run_sync(env)
-    assert resumed.returncode == 0, resumed.tail()
-    after = sim.stats()
-    assert_landed_exactly(expected, lake_root, warehouse_url)
+    assert drill.resumed.returncode == 0, drill.resumed.tail()
+    assert_landed_exactly(expected, drill.landing)
 
     # One export per eligible run, over both syncs: nothing published twice.
-    assert before["calls"].get(PUBLISH, 0) + after["calls"].get(PUBLISH, 0) == eligible_runs
-    assert after["quota_used"] == eligible_runs  # the quota is account state: not reset
+    before, after = drill.stats_of_crashed["calls"], drill.stats_of_resumed["calls"]
+    assert before.get(PUBLISH, 0) + after.get(PUBLISH, 0) == eligible_runs
+    assert drill.stats_of_resumed["quota_used"] == eligible_runs  # account state: never reset
     if step == POLLING:
-        assert after["calls"].get(PUBLISH, 0) == 0, "the stored job must be resumed"
+        assert after.get(PUBLISH, 0) == 0, "the stored job must be resumed"
     if step in AFTER_EXPORT:
-        assert after["calls"].get(PUBLISH, 0) == 0
-        assert after["calls"].get(PAGES, 0) == 0, "a completed export is reused as recorded"
+        assert after.get(PUBLISH, 0) == 0
+        assert after.get(PAGES, 0) == 0, "a completed export is reused as recorded"
     if step in AFTER_FILES:
-        assert after["calls"].get(FETCH, 0) == 0, "landed files are not downloaded again"
+        assert after.get(FETCH, 0) == 0, "landed files are not downloaded again"

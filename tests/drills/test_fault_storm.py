@@ -16,6 +16,7 @@ from tests.drills.sync_drill import (
     PUBLISH,
     assert_landed_exactly,
     drill_env,
+    observe_landing,
     published_messages,
     run_sync,
 )
@@ -53,7 +54,7 @@ def test_sync_through_a_fault_storm_lands_exact_data_and_publishes_each_run_once
     stats = sim.stats()
 
     assert outcome.returncode == 0, outcome.tail()
-    assert_landed_exactly(expected, (tmp_path / "lake").resolve(), duckdb_url)
+    assert_landed_exactly(expected, observe_landing((tmp_path / "lake").resolve(), duckdb_url))
     # Every fault kind met the client, at about the rate asked for.
     faults = stats["faults_injected"]
     assert faults.get("drop", 0) and faults.get("429", 0) and faults.get("cut_body", 0)
