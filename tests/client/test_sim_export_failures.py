@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from nudge_pipeline.nudgescribe import ExportFailedError, ExportJob, NudgescribeError
+from nudge_pipeline.simulator import SimConfig, SimHandle, run_simulator
 
 from .conftest import calls, sim_client
 from .test_sim_export import FETCH, PAGES, PUBLISH, count_rows, exportable_runs
 
 
+@pytest.fixture(scope="module")
+def shared_sim() -> Iterator[SimHandle]:
+    with run_simulator(
+        SimConfig(export_duration=0.3, messages_per_run=40, rows_per_file=10)
+    ) as sim:
+        yield sim
+
+
 @pytest.fixture
-def sim(make_simulator: Any) -> Any:
-    return make_simulator(export_duration=0.3, messages_per_run=40, rows_per_file=10)
+def sim(shared_sim: SimHandle) -> Iterator[SimHandle]:
+    """The shared simulator with no failures configured and its counters at zero."""
+    clean = {"unparseable_files": [], "failing_export_runs": []}
+    shared_sim.configure(**clean)
+    shared_sim.reset_stats(quota=True)
+    yield shared_sim
+    shared_sim.configure(**clean)
 
 
 @pytest.mark.parametrize("export_type", ["utf8", "url"])
@@ -51,7 +66,8 @@ def test_failed_export_job_raises_export_failed_error_without_an_extra_publish(
     sim: Any,
 ) -> None:
     with sim_client(sim) as client:
-        (campaign_id, run_id), (other_campaign_id, other_run_id) = exportable_runs(client)[:2]
+        # Runs no other test here has exported: a completed export would be reused.
+        (campaign_id, run_id), (other_campaign_id, other_run_id) = exportable_runs(client)[-2:]
         sim.configure(failing_export_runs=[run_id])
         sim.reset_stats()
         with pytest.raises(ExportFailedError) as failure:
