@@ -68,11 +68,11 @@ def hostile_proxy(make_simulator: Any) -> Iterator[tuple[SimHandle, TamperingPro
         rows_per_file=15,
         customers_per_group=20,
         export_duration=0.1,
-        fault_5xx_rate=0.04,
-        fault_429_rate=0.04,
+        fault_5xx_rate=0.03,
+        fault_429_rate=0.03,
         retry_after_seconds=0,
         fault_drop_rate=0.02,
-        fault_cut_body_rate=0.1,
+        fault_cut_body_rate=0.08,
         token_ttl=5,
     )
     with TamperingProxy(sim.base_url) as proxy:
