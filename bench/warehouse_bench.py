@@ -234,6 +234,10 @@ def main() -> None:
         "--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "nudge-bench"
     )
     options = parser.parse_args()
+    # Contenders run in forked processes and inherit this one's imports. pyarrow's first
+    # conversion of Python objects imports pandas (seconds under load): do it here, so
+    # that no contender times a one-time import.
+    pa.array(["warm-up"])
 
     import psycopg
     from psycopg import sql
