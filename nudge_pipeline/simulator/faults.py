@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nudge_pipeline.simulator.config import SimConfig
 from nudge_pipeline.simulator.draws import draw
-from nudge_pipeline.simulator.pathsend import PATHSEND, offer_pathsend, send_path
+from nudge_pipeline.simulator.pathsend import PATHSEND, ClientGone, offer_pathsend, send_path
 from nudge_pipeline.simulator.state import SimState
 
 STORAGE_KEY = "GET /storage"
@@ -155,6 +155,8 @@ class SimMiddleware:
             await self.app(offer_pathsend(scope), receive, self._body_send(raw_send, send, cut_at))
         except _ConnectionCut:
             self.state.stats.fault("cut_body")
+        except ClientGone:
+            pass  # nothing to answer on a broken connection
 
     def _body_send(self, raw_send: Send, send: Send, cut_at: float | None) -> Send:
         """Forwards the app's messages, serves pathsend messages, and, when cut_at is set,

@@ -20,6 +20,10 @@ PATHSEND = "http.response.pathsend"
 FALLBACK_CHUNK = 1024 * 1024
 
 
+class ClientGone(Exception):
+    """The connection broke while a file was being sent."""
+
+
 def offer_pathsend(scope: Scope) -> Scope:
     extensions = dict(scope.get("extensions") or {})
     extensions[PATHSEND] = {}
@@ -45,6 +49,12 @@ async def _sendfile(raw_send: Send, handle: Any, count: int) -> int | None:
         )
     except (NotImplementedError, RuntimeError):
         return None  # uvloop has no sendfile; the file position is untouched then
+    except OSError:
+        # The client went away mid-file (reset, broken pipe): drop the connection quietly,
+        # as uvicorn does when a client leaves during an ordinary body.
+        cycle.transport.close()
+        cycle.disconnected = True
+        raise ClientGone() from None
     # uvicorn counts body bytes against Content-Length; these went past its send().
     cycle.expected_content_length -= sent
     return sent
