@@ -73,10 +73,6 @@ def pipeline(sim: SimHandle, proxy: TamperingProxy, tmp_path: Path) -> Iterator[
     )
 
 
-def csv_of(data: bytes) -> Answer:
-    return Answer.csv(data)
-
-
 def victim_and_bystander(runs: list[Partition]) -> tuple[Partition, Partition]:
     # Two runs of different campaigns, registered side by side.
     victim = runs[0]
