@@ -15,7 +15,7 @@ The simulator is fast enough when downloading takes less than a quarter of the p
 (medians over the rounds). The script also republishes the run to show that the rendered
 files are reused, and prints the peak RSS of both processes.
 
-    .venv/bin/python bench/download_speed.py [--rounds 5] [--connections 4] [--min-ratio 4]
+    .venv/bin/python bench/download_speed.py [--rounds 5] [--connections 8] [--min-ratio 4]
 """
 
 from __future__ import annotations
@@ -203,7 +203,7 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--min-ratio", type=float, default=4.0)
     args = parser.parse_args()
     config = SimConfig(
