@@ -237,6 +237,19 @@ def api_pool_limit(instance: dg.DagsterInstance) -> int | None:
     return instance.get_concurrency_config().pool_config.default_pool_limit
 
 
+def initialize_api_pool(instance: dg.DagsterInstance) -> None:
+    """Create the pool's limit row once, here, before parallel runs would race to create it.
+
+    Dagster 1.13 creates it on a pool's first claim; on PostgreSQL, two first claims at once
+    fail one run (the losing insert is followed by an update in the aborted transaction).
+    """
+    storage = instance.event_log_storage
+    if not storage.supports_global_concurrency_limits or api_pool_limit(instance) is None:
+        return
+    if API_POOL not in {pool.name for pool in storage.get_pool_limits()}:
+        storage.initialize_concurrency_limit_to_default(API_POOL)
+
+
 def parallel_runs_within_api_pool(instance: dg.DagsterInstance, wanted: int) -> int:
     """How many runs `sync` may execute at once without the API pool being exceeded.
 

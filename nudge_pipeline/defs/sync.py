@@ -9,7 +9,6 @@ process, or with `parallel` > 1 in as many worker processes at once (see run_wor
 from __future__ import annotations
 
 import math
-import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
@@ -27,11 +26,10 @@ from nudge_pipeline.defs.partitions import CAMPAIGN_RUNS, CUSTOMER_GROUPS
 from nudge_pipeline.defs.resources import NudgescribeResource, resources_from_env
 from nudge_pipeline.defs.run_workers import (
     ChunkOutcome,
-    FailuresByKey,
     InProcessRunner,
     ProcessRunner,
     close_runs_of_dead_workers,
-    execute_chunk,
+    initialize_api_pool,
     open_runner,
     parallel_runs_within_api_pool,
 )
@@ -85,6 +83,19 @@ class SyncReport:
 
 
 Listener = Callable[[str, dict[str, Any]], None]
+SNAPSHOT_NAMES = ("campaigns", "campaign_runs", "customer_groups", "customer_profile_fields")
+
+
+@dataclass
+class Phase:
+    """A job over some partitions (none: an unpartitioned job) and how to read each run."""
+
+    name: str  # for progress events
+    what: str  # subject of a failure that names no partition
+    job: Any
+    partitions: str | None
+    keys: list[str]
+    settle: Callable[[list[str], ChunkOutcome], list[str]]
 
 
 def _emit(listener: Listener | None, event: str, **data: Any) -> None:
@@ -135,6 +146,7 @@ class SyncEngine:
         progress.set_listener(self.listener)
         try:
             close_runs_of_dead_workers(self.instance)
+            initialize_api_pool(self.instance)
             # Opened first: worker processes start up while discovery and snapshots run here.
             with open_runner(
                 self.defs, self.instance, self.parallel, self.listener, self.worker_setup
@@ -143,9 +155,8 @@ class SyncEngine:
                 if found is None:
                     return self.report
                 self._register(found)
-                self._snapshots()
-                self._customers(found)
-                self._campaign_runs(found)
+                phases = [self._snapshots(), self._customers(found), self._campaign_runs(found)]
+                self._run_phases(phases)
         finally:
             self._runner = None
             progress.set_listener(None)
@@ -191,60 +202,62 @@ class SyncEngine:
                 self.instance.add_dynamic_partitions(name, new)
             _emit(self.listener, "partitions_registered", name=name, new=len(new))
 
-    def _execute(self, job: Any, what: str) -> FailuresByKey:
-        """Run an unpartitioned job here; failures by subject."""
-        outcome = execute_chunk(self.defs, self.instance, job.name, None, what, str(uuid.uuid4()))
-        self.report.dagster_run_ids.append(outcome.run_id)
-        return outcome.failed
+    def _run_phases(self, phases: Sequence[Phase]) -> None:
+        """Run every phase's chunks, one Dagster run each, `parallel` runs at once, in order.
 
-    def _run_chunks(
-        self,
-        job: Any,
-        partitions: str,
-        keys: Sequence[str],
-        settle: Callable[[list[str], ChunkOutcome], list[str]],
-    ) -> None:
-        """Run `keys` in chunks of consecutive partitions, one Dagster run each, `parallel` at once.
-
-        `settle` reads one finished chunk and returns the keys that deserve a run of their
-        own; those go to the front of the queue. After a failure that rules out every
-        partition (quota, credentials) nothing new starts; runs already going finish.
+        A phase's `settle` reads each of its finished chunks and returns the keys that
+        deserve a run of their own; those go to the front of the queue. After a failure that
+        rules out every partition (quota, credentials) nothing new starts, except what
+        `_may_start` allows; runs already going finish.
         """
         assert self._runner is not None
-        what = partitions.replace("_", " ")
-        queue = deque(self._chunks(keys, partitions))
-        running: dict[Future[ChunkOutcome], list[str]] = {}
+        queue = deque((phase, chunk) for phase in phases for chunk in self._chunks(phase))
+        announced: set[str] = set()
+        running: dict[Future[ChunkOutcome], tuple[Phase, list[str]]] = {}
         retries: set[str] = set()
         while queue or running:
             while (
-                queue and len(running) < self._runner.workers and self._may_start(queue[0], retries)
+                queue
+                and len(running) < self._runner.workers
+                and self._may_start(queue[0][1], retries)
             ):
-                chunk = queue.popleft()
-                running[self._runner.submit(job.name, chunk, what)] = chunk
+                phase, chunk = queue.popleft()
+                if phase.name not in announced:
+                    announced.add(phase.name)
+                    _emit(self.listener, "phase", name=phase.name, total=len(phase.keys))
+                future = self._runner.submit(phase.job.name, chunk or None, phase.what)
+                running[future] = (phase, chunk)
             if not running:
                 break
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
-                chunk = running.pop(future)
-                outcome = self._runner.outcome(future, chunk, what)
+                phase, chunk = running.pop(future)
+                outcome = self._runner.outcome(future, chunk or None, phase.what)
                 self.report.dagster_run_ids.append(outcome.run_id)
-                retry = settle(chunk, outcome)
+                retry = phase.settle(chunk, outcome)
                 retries.update(retry)
-                queue.extendleft(reversed(self._chunks(retry, partitions)))
+                queue.extendleft((phase, c) for c in reversed(self._chunks(phase, retry)))
+        for phase in phases:  # nothing to run: still shown, as done
+            if phase.name not in announced:
+                _emit(self.listener, "phase", name=phase.name, total=0)
 
     def _may_start(self, chunk: Sequence[str], retries: set[str]) -> bool:
         # A spent quota rules out new exports, not landing those a stopped run completed:
         # partitions sent back for a run of their own reuse their export, publishing nothing.
-        if self.stopped_by == QUOTA_EXHAUSTED:
+        if self.stopped_by == QUOTA_EXHAUSTED and chunk:
             return set(chunk) <= retries
         return not self.stopped_by
 
-    def _chunks(self, keys: Sequence[str], partitions: str) -> list[list[str]]:
-        """Consecutive chunks, small enough that every worker gets one."""
+    def _chunks(self, phase: Phase, keys: Sequence[str] | None = None) -> list[list[str]]:
+        """Consecutive chunks, small enough that every worker gets one; [[]] if unpartitioned."""
+        if phase.partitions is None:
+            return [[]] if keys is None else []
+        keys = phase.keys if keys is None else keys
         if not keys:
             return []
         size = min(self.batch, max(1, math.ceil(len(keys) / self.parallel)))
-        return consecutive_chunks(keys, self.instance.get_dynamic_partitions(partitions), size)
+        order = self.instance.get_dynamic_partitions(phase.partitions)
+        return consecutive_chunks(keys, order, size)
 
     def _latest_metadata(self, asset: str, key: str | None) -> dict[str, Any]:
         records = self.instance.fetch_materializations(
@@ -259,24 +272,19 @@ class SyncEngine:
             k: getattr(v, "value", v) for k, v in records[0].asset_materialization.metadata.items()
         }
 
-    def _snapshots(self) -> None:
-        if self.stopped_by:
-            return
-        _emit(self.listener, "phase", name="snapshots")
-        failed = self._execute(snapshots_job, "snapshots")
-        for subject, info in failed.items():
-            self._fail(info["cause"], subject, info["message"])
-        for name in ("campaigns", "campaign_runs", "customer_groups", "customer_profile_fields"):
-            rows = self._latest_metadata(name, None).get("dagster/row_count")
-            if rows is not None:
-                self.report.snapshots[name] = int(rows)
+    def _snapshots(self) -> Phase:
+        def settle(_: list[str], outcome: ChunkOutcome) -> list[str]:
+            for subject, info in outcome.failed.items():
+                self._fail(info["cause"], subject, info["message"])
+            for name in SNAPSHOT_NAMES:
+                rows = self._latest_metadata(name, None).get("dagster/row_count")
+                if rows is not None:
+                    self.report.snapshots[name] = int(rows)
+            return []
 
-    def _customers(self, found: Discovery) -> None:
-        keys = found.group_partition_keys
-        if self.stopped_by or not keys:
-            return
-        _emit(self.listener, "phase", name="customers", total=len(keys))
+        return Phase("snapshots", "snapshots", snapshots_job, None, [], settle)
 
+    def _customers(self, found: Discovery) -> Phase:
         def settle(chunk: list[str], outcome: ChunkOutcome) -> list[str]:
             for key in chunk:
                 if key in outcome.failed:
@@ -290,13 +298,14 @@ class SyncEngine:
             _emit(self.listener, "customers_done", count=len(chunk))
             return []
 
-        self._run_chunks(customers_job, CUSTOMER_GROUPS, keys, settle)
+        keys = found.group_partition_keys
+        return Phase("customers", "customers", customers_job, CUSTOMER_GROUPS, keys, settle)
 
     def _up_to_date(self, key: str) -> bool:
         meta = self._latest_metadata("messages", key)
         return bool(meta) and not meta.get("skipped", False)
 
-    def _campaign_runs(self, found: Discovery) -> None:
+    def _campaign_runs(self, found: Discovery) -> Phase:
         outcomes: dict[str, RunOutcome] = {}
         todo: list[str] = []
         for run in found.completed_runs:
@@ -323,7 +332,6 @@ class SyncEngine:
                 outcome.state, outcome.reason = NOT_ATTEMPTED, ""
                 todo.append(run.partition_key)
         self.report.runs = list(outcomes.values())
-        _emit(self.listener, "phase", name="campaign_runs", total=len(todo))
         retried: set[str] = set()
 
         def settle(chunk: list[str], result: ChunkOutcome) -> list[str]:
@@ -360,7 +368,9 @@ class SyncEngine:
             retried.update(bystanders)
             return bystanders
 
-        self._run_chunks(campaign_run_job, CAMPAIGN_RUNS, todo, settle)
+        return Phase(
+            "campaign_runs", "campaign runs", campaign_run_job, CAMPAIGN_RUNS, todo, settle
+        )
 
     def _materialized_in(self, key: str, run_id: str) -> bool:
         records = self.instance.fetch_materializations(
