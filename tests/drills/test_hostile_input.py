@@ -144,11 +144,6 @@ def test_broken_export_status(
     ("history", "words"),
     [
         pytest.param(Answer.html(), ("contract violation", HISTORY, "HTML"), id="html-200"),
-        pytest.param(
-            Answer.json([{"run_id": True, "status": "completed"}]),
-            ("contract violation", HISTORY, "run.run_id must be a string or integer id"),
-            id="wrong-type",
-        ),
     ],
 )
 def test_broken_run_history_fails_only_its_campaign(
@@ -185,11 +180,6 @@ GOOD_HEAD = b"customer_id,message\r\n"
             GOOD_HEAD + b"1,caf\xe9 au lait\r\n",
             ("unreadable export file", "file 1", "invalid UTF-8"),
             id="invalid-utf8",
-        ),
-        pytest.param(
-            b"",
-            ("unreadable export file", "file 1", "no header row"),
-            id="empty-body",
         ),
         pytest.param(
             GOOD_HEAD + b'1,"an open quote that never closes\r\n',
@@ -293,12 +283,6 @@ def test_a_ten_megabyte_message_lands_exactly(
             "",
             ("host storage.evil.example is not on the download allow-list",),
             id="off-allow-list",
-        ),
-        pytest.param(
-            "https://169.254.169.254/latest/meta-data/",
-            "",
-            ("host 169.254.169.254 is not on the download allow-list",),
-            id="metadata-address",
         ),
         pytest.param(
             "https://10.0.0.7/part-1.csv",
@@ -451,16 +435,6 @@ def test_a_garbled_publish_answer_adopts_the_job_instead_of_publishing_again(
 # --- campaigns that change under the pipeline ----------------------------------------------
 
 
-def test_a_campaign_not_found_at_export_fails_its_run_only(
-    pipeline: Pipeline, proxy: TamperingProxy, runs: list[Partition]
-) -> None:
-    victim, bystander = victim_and_bystander(runs)
-    proxy.replace(
-        PAGES, Answer.json({"message": "Campaign not found."}, 401), campaign_id=victim.campaign_id
-    )
-    drill(pipeline, victim, bystander, "not found", PAGES, "Campaign not found.")
-
-
 def test_a_campaign_deleted_after_discovery_is_skipped_by_name(
     pipeline: Pipeline, sim: SimHandle, runs: list[Partition]
 ) -> None:
@@ -529,7 +503,6 @@ HOSTILE_IDS = [
     pytest.param("run_id", "a/b/../../c", id="run-slashes-and-dots"),
     pytest.param("run_id", "r" * 1000, id="run-1000-characters"),
     pytest.param("campaign_id", "../../etc/passwd", id="campaign-path-escape"),
-    pytest.param("campaign_id", "x'; DROP TABLE nudgescribe.messages; --", id="campaign-sql"),
 ]
 
 
