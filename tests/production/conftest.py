@@ -1,0 +1,108 @@
+"""Production parts, started by the tests: a moto S3 server and a PostgreSQL-backed instance."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import psycopg
+import pytest
+import yaml
+from moto.server import ThreadedMotoServer
+from psycopg import sql
+
+from tests.fixtures.databases import PG_HOST, PG_PORT, PG_USER
+
+DEPLOY_INSTANCE_YAML = Path(__file__).resolve().parents[2] / "deploy" / "dagster.yaml"
+BUCKET = "nudge-production-lake"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    """A local S3 API (moto in server mode) with the lake bucket, on a free loopback port."""
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        s3_client(endpoint).create_bucket(Bucket=BUCKET)
+        yield endpoint
+    finally:
+        server.stop()
+
+
+def s3_client(endpoint: str) -> Any:
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="production-test",
+        aws_secret_access_key="production-test",
+    )
+
+
+def aws_env(endpoint: str) -> dict[str, str]:
+    """The standard AWS variables a deployment sets; the lake reads nothing else."""
+    return {
+        "AWS_ACCESS_KEY_ID": "production-test",
+        "AWS_SECRET_ACCESS_KEY": "production-test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+
+
+def lake_keys(endpoint: str, prefix: str) -> list[str]:
+    pages = (
+        s3_client(endpoint).get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
+    )
+    return sorted(obj["Key"] for page in pages for obj in page.get("Contents", []))
+
+
+def _server() -> psycopg.Connection:
+    return psycopg.connect(
+        host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres", autocommit=True
+    )
+
+
+@pytest.fixture
+def instance_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for the Dagster instance, dropped afterwards."""
+    name = f"nudge_dagster_{uuid.uuid4().hex[:16]}"
+    with _server() as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield name
+    finally:
+        with _server() as admin:
+            drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+            admin.execute(drop.format(sql.Identifier(name)))
+
+
+def write_production_instance(dagster_home: Path, api_pool_limit: int) -> None:
+    """deploy/dagster.yaml as shipped, with a smaller API pool so parallel runs contend."""
+    config = yaml.safe_load(DEPLOY_INSTANCE_YAML.read_text(encoding="utf-8"))
+    config["concurrency"]["pools"]["default_limit"] = api_pool_limit
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    (dagster_home / "dagster.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+
+
+def instance_env(database: str) -> dict[str, str]:
+    """The DAGSTER_PG_* variables deploy/dagster.yaml reads (trust auth: empty password)."""
+    return {
+        "DAGSTER_PG_HOST": PG_HOST,
+        "DAGSTER_PG_PORT": str(PG_PORT),
+        "DAGSTER_PG_USER": PG_USER,
+        "DAGSTER_PG_PASSWORD": "",
+        "DAGSTER_PG_DB": database,
+    }

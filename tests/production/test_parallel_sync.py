@@ -1,0 +1,183 @@
+"""`nudge-pipeline sync --parallel 4` on the production parts, started by the test.
+
+- the Dagster instance: deploy/dagster.yaml on the real PostgreSQL server, in a fresh database;
+- the warehouse: PostgreSQL, in another fresh database;
+- the lake: `s3://…` on a moto S3 server, reached through the standard AWS variables only;
+- 40 completed campaign runs in the simulator, with latency on every API call.
+
+Every message lands exactly once; four runs execute in four processes at once; the
+`nudgescribe_api` pool is never exceeded, neither by steps (the instance's step timings) nor
+by requests (the simulator's high-water mark); a second sync publishes and writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from nudge_pipeline.defs.assets.common import API_POOL
+from nudge_pipeline.defs.assets.customers import customers
+from nudge_pipeline.defs.assets.messages import MESSAGE_ASSETS
+from nudge_pipeline.defs.assets.snapshots import SNAPSHOT_ASSETS
+from nudge_pipeline.defs.run_workers import WORKER_TAG
+from tests.e2e.helpers import (
+    PUBLISH,
+    expected_messages,
+    landed_messages,
+    last_load,
+    run_sync,
+    sync_env,
+)
+from tests.production.conftest import (
+    BUCKET,
+    aws_env,
+    instance_env,
+    lake_keys,
+    write_production_instance,
+)
+
+PARALLEL_RUNS = 4
+API_POOL_LIMIT = 2
+PARALLEL_DOWNLOADS = 2  # API requests one step may have in flight at once
+CAMPAIGN_RUNS = 40
+MESSAGES_PER_RUN = 100
+ROWS_PER_FILE = 50
+# 2 workspaces x 5 "Published" campaigns x 5 runs, of which run 2 failed: 40 completed runs.
+WORLD = {
+    "seed": 808,
+    "workspaces": 2,
+    "campaigns_per_stage": 5,
+    "runs_per_campaign": 5,
+    "messages_per_run": MESSAGES_PER_RUN,
+    "rows_per_file": ROWS_PER_FILE,
+    "customer_groups": 1,
+    "customers_per_group": 30,
+    "page_size": 30,
+    "export_duration": 0.2,
+    # Slow enough answers that requests of different runs overlap whenever they can.
+    "latency_ms": 40,
+}
+API_STEPS = {
+    asset.op.name for asset in [*SNAPSHOT_ASSETS, *MESSAGE_ASSETS, customers] if asset.op.pool
+}
+
+
+@pytest.fixture
+def production_instance(
+    instance_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dg.DagsterInstance]:
+    """The instance the syncs write to, opened here to read what they did."""
+    home = tmp_path / "dagster_home"
+    write_production_instance(home, API_POOL_LIMIT)
+    for name, value in instance_env(instance_database).items():
+        monkeypatch.setenv(name, value)
+    instance = dg.DagsterInstance.from_config(str(home))
+    try:
+        yield instance
+    finally:
+        instance.dispose()
+
+
+def _max_overlap(intervals: list[tuple[float, float]]) -> int:
+    edges = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
+    current = highest = 0
+    for _, change in edges:  # an end sorts before a start at the same instant
+        current += change
+        highest = max(highest, current)
+    return highest
+
+
+def _runs(instance: dg.DagsterInstance, job_name: str) -> list[Any]:
+    return list(instance.get_run_records(filters=dg.RunsFilter(job_name=job_name)))
+
+
+def _api_step_intervals(instance: dg.DagsterInstance) -> list[tuple[float, float]]:
+    intervals = []
+    for record in instance.get_run_records():
+        for step in instance.get_run_step_stats(record.dagster_run.run_id):
+            if step.step_key in API_STEPS and step.start_time and step.end_time:
+                intervals.append((step.start_time, step.end_time))
+    return intervals
+
+
+@pytest.mark.slow
+def test_parallel_sync_on_postgres_instance_postgres_warehouse_and_s3_lake(
+    make_simulator: Any,
+    postgres_url: str,
+    production_instance: dg.DagsterInstance,
+    instance_database: str,
+    s3_endpoint: str,
+    tmp_path: Path,
+) -> None:
+    sim = make_simulator(**WORLD)
+    expected = expected_messages(sim, {"Published"})
+    assert len({(c, r) for c, r, _, _ in expected}) == CAMPAIGN_RUNS
+    assert sum(expected.values()) == CAMPAIGN_RUNS * MESSAGES_PER_RUN
+    sim.reset_stats()
+
+    prefix = "teams/marketing/nudgescribe"
+    env = sync_env(sim, tmp_path, postgres_url)
+    env.update(
+        NUDGE_LAKE_ROOT=f"s3://{BUCKET}/{prefix}",
+        NUDGE_PARALLEL_DOWNLOADS=str(PARALLEL_DOWNLOADS),
+        NUDGE_SYNC_PARALLEL=str(PARALLEL_RUNS),
+        **aws_env(s3_endpoint),
+        **instance_env(instance_database),
+    )
+
+    first = run_sync(env)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+
+    # Every message exactly once, text unchanged, in the warehouse.
+    assert landed_messages(postgres_url) == expected
+    stats = sim.stats()
+    assert stats["calls"].get(PUBLISH, 0) == CAMPAIGN_RUNS
+
+    # The lake is on S3, one Parquet object per export file, nothing left half-written.
+    keys = lake_keys(s3_endpoint, f"{prefix}/messages/")
+    parts = [k for k in keys if k.rsplit("/", 1)[-1].startswith("part-")]
+    assert len(parts) == CAMPAIGN_RUNS * (MESSAGES_PER_RUN // ROWS_PER_FILE)
+    assert all(k.endswith(".parquet") for k in parts), parts[:5]
+    assert not (tmp_path / "lake").exists()
+
+    # Four runs of ten partitions, each in its own worker process, at the same time.
+    runs = _runs(production_instance, "campaign_run_job")
+    assert [r.dagster_run.status for r in runs] == [dg.DagsterRunStatus.SUCCESS] * PARALLEL_RUNS
+    assert len({r.dagster_run.tags[WORKER_TAG] for r in runs}) == PARALLEL_RUNS
+    assert _max_overlap([(r.start_time, r.end_time) for r in runs]) >= 2
+    materialized = production_instance.get_materialized_partitions(dg.AssetKey("messages"))
+    assert len(materialized) == CAMPAIGN_RUNS
+
+    # The pool, across processes: never more than the limit of API steps at once, never
+    # more API requests than those steps may make, and every slot given back.
+    assert _max_overlap(_api_step_intervals(production_instance)) <= API_POOL_LIMIT
+    assert 2 <= stats["concurrent_high_water"] <= API_POOL_LIMIT * PARALLEL_DOWNLOADS
+    pool = production_instance.event_log_storage.get_concurrency_info(API_POOL)
+    assert (pool.slot_count, pool.active_slot_count) == (API_POOL_LIMIT, 0)
+
+    # A second sync finds nothing new: no publish, no write, no new campaign-run runs.
+    sim.reset_stats()
+    before = last_load(postgres_url)
+    second = run_sync(env)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert sim.stats()["calls"].get(PUBLISH, 0) == 0
+    assert last_load(postgres_url) == before
+    assert landed_messages(postgres_url) == expected
+    assert len(_runs(production_instance, "campaign_run_job")) == PARALLEL_RUNS
+    assert lake_keys(s3_endpoint, f"{prefix}/messages/") == keys
+    assert f"{CAMPAIGN_RUNS} already up to date" in second.stdout
+
+
+def test_max_overlap_counts_intervals_open_at_once() -> None:
+    assert _max_overlap([]) == 0
+    assert _max_overlap([(0, 1), (1, 2), (2, 3)]) == 1
+    assert _max_overlap([(0, 5), (1, 2), (1.5, 3), (4, 6)]) == 3
+    assert Counter(API_STEPS) == Counter(
+        {"campaigns", "campaign_runs", "customer_groups", "customer_profile_fields"}
+        | {"message_export", "message_files", "customers"}
+    )
