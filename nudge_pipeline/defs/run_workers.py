@@ -13,6 +13,7 @@ so the `nudgescribe_api` limit holds across these processes as it does across ru
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import socket
@@ -127,7 +128,12 @@ class InProcessRunner:
 _worker: dict[str, Any] = {}
 
 
-def _start_worker(events: Any, setup: Callable[[], None] | None) -> None:
+def _start_worker(
+    events: Any, setup: Callable[[], None] | None, environment: dict[str, str]
+) -> None:
+    # The fork server keeps the environment it started with; the settings are this sync's.
+    os.environ.clear()
+    os.environ.update(environment)
     if setup is not None:
         setup()
     _worker["instance"] = dg.DagsterInstance.get()
@@ -142,7 +148,7 @@ def _run_in_worker(
 
 
 class ProcessRunner:
-    """Runs execute in `workers` spawned processes, at most one run per process at a time."""
+    """Runs execute in `workers` forked processes, at most one run per process at a time."""
 
     def __init__(
         self,
@@ -165,7 +171,7 @@ class ProcessRunner:
             max_workers=workers,
             mp_context=context,
             initializer=_start_worker,
-            initargs=(self._events, setup),
+            initargs=(self._events, setup, dict(os.environ)),
         )
         self._run_ids: dict[Future[ChunkOutcome], str] = {}
         # The server imports its preload now, in the background, not at the first run.
@@ -177,7 +183,9 @@ class ProcessRunner:
             if item is None:
                 return
             if self._listener is not None:
-                self._listener(*item)
+                # A display problem must not stop the relay: workers wait for it to drain.
+                with contextlib.suppress(Exception):
+                    self._listener(*item)
 
     def submit(self, job_name: str, keys: Sequence[str] | None, what: str) -> Future[ChunkOutcome]:
         # The run id is chosen here, so a run whose worker died can still be closed below.
