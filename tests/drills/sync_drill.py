@@ -12,10 +12,11 @@ import multiprocessing
 import os
 import shutil
 import signal
+import sqlite3
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -139,6 +140,23 @@ def drill_env(
     )
     env.update(extra)
     return env
+
+
+def _instance_db(path: Path) -> closing[sqlite3.Connection]:
+    return closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True))
+
+
+def claimed_pool_slots(dagster_home: Path) -> int:
+    """Pool slots held by some run, read from the SQLite instance's event log index."""
+    with _instance_db(dagster_home / "history" / "runs" / "index.db") as db:
+        query = "SELECT COUNT(*) FROM concurrency_slots WHERE run_id IS NOT NULL AND deleted = 0"
+        return int(db.execute(query).fetchone()[0])
+
+
+def unfinished_runs(dagster_home: Path) -> int:
+    with _instance_db(dagster_home / "history" / "runs.db") as db:
+        query = "SELECT COUNT(*) FROM runs WHERE status IN ('QUEUED', 'STARTING', 'STARTED')"
+        return int(db.execute(query).fetchone()[0])
 
 
 # ------------------------------------------------------------------ what landed

@@ -43,6 +43,7 @@ from tests.drills.sync_drill import (
     MessageKey,
     SyncOutcome,
     assert_landed_exactly,
+    claimed_pool_slots,
     drill_env,
     lake_message_files,
     make_dagster_home,
@@ -50,6 +51,7 @@ from tests.drills.sync_drill import (
     published_messages,
     run_sync,
     scratch_postgres_database,
+    unfinished_runs,
     warehouse_messages,
 )
 
@@ -70,9 +72,17 @@ AFTER_FILES = {MID_WAREHOUSE_LOAD, BETWEEN_LAKE_AND_WAREHOUSE}
 
 # The kill inside an open transaction is drilled on both databases; the other steps happen
 # before any warehouse work, so one database shows them.
-DRILLS = [(step, "duckdb") for step in crashpoints.STEPS] + [(MID_WAREHOUSE_LOAD, "postgresql")]
-CASES = [pytest.param(step, database, id=f"{step}-{database}") for step, database in DRILLS]
+DrillKey = tuple[str, str, int]  # step, database, syncs killed in a row
+DRILLS: list[DrillKey] = [(step, "duckdb", 1) for step in crashpoints.STEPS]
+DRILLS.append((MID_WAREHOUSE_LOAD, "postgresql", 1))
+CASES = [pytest.param(step, database, id=f"{step}-{database}") for step, database, _ in DRILLS]
 TEST_NAME = "test_sync_killed_at_step_resumes_exactly_once_without_republishing"
+# Steps inside a step of the `nudgescribe_api` pool: the killed run dies holding a slot.
+# The project's dagster.yaml allows two, so dead runs must give theirs back, or after two
+# kills no sync could run again.
+HOLDING_A_POOL_SLOT = set(crashpoints.STEPS) - {MID_WAREHOUSE_LOAD}
+REPEATED: DrillKey = (MID_DOWNLOAD, "duckdb", 2)
+REPEATED_TEST_NAME = "test_sync_after_two_kills_in_a_row_is_not_blocked_and_lands_exactly_once"
 
 
 RunKey = tuple[str, str]
@@ -105,19 +115,23 @@ class Drill:
     """What one crash-and-resume drill saw."""
 
     expected: Counter[MessageKey]
-    crashed: SyncOutcome
-    # Right after the kill:
+    crashes: list[SyncOutcome]
+    # Right after the (last) kill:
     warehouse_after_crash: Counter[MessageKey]
     partial_files_after_crash: list[str]
     states_after_crash: list[dict[str, Any] | None]
-    stats_of_crashed: dict[str, Any]
+    stats_of_crashed: dict[str, Any]  # over all killed syncs
+    pool_slots_held_after_crash: int
     # After the second sync:
     resumed: SyncOutcome
     stats_of_resumed: dict[str, Any]
     landing: Landing
+    pool_slots_held_after_resume: int
+    unfinished_runs_after_resume: int
 
 
-def run_drill(step: str, database: str, template: Path, root: Path) -> Drill:
+def run_drill(key: DrillKey, template: Path, root: Path) -> Drill:
+    step, database, kills = key
     with ExitStack() as stack:
         if database == "postgresql":
             warehouse_url = stack.enter_context(scratch_postgres_database())
@@ -131,36 +145,42 @@ def run_drill(step: str, database: str, template: Path, root: Path) -> Drill:
         env = drill_env(sim, root, warehouse_url, home)
         sim.reset_stats()
 
-        crashed = run_sync({**env, crashpoints.ENV_VAR: step})
+        crashes = [run_sync({**env, crashpoints.ENV_VAR: step}) for _ in range(kills)]
         store = ExportStateStore(Lake(lake_root))
         warehouse_after_crash = warehouse_messages(warehouse_url)
         partial_files_after_crash = _partial_files(lake_root)
         states_after_crash = [store.get(c, r) for c, r in _runs(expected)]
         stats_of_crashed = sim.stats()
+        pool_slots_held_after_crash = claimed_pool_slots(home)
         sim.reset_stats()
 
         resumed = run_sync(env)
         return Drill(
             expected=expected,
-            crashed=crashed,
+            crashes=crashes,
             warehouse_after_crash=warehouse_after_crash,
             partial_files_after_crash=partial_files_after_crash,
             states_after_crash=states_after_crash,
             stats_of_crashed=stats_of_crashed,
+            pool_slots_held_after_crash=pool_slots_held_after_crash,
             resumed=resumed,
             stats_of_resumed=sim.stats(),
             landing=observe_landing(lake_root, warehouse_url),
+            pool_slots_held_after_resume=claimed_pool_slots(home),
+            unfinished_runs_after_resume=unfinished_runs(home),
         )
 
 
-def _selected(session: pytest.Session) -> list[tuple[str, str]]:
+def _selected(session: pytest.Session) -> list[DrillKey]:
     """The drills whose tests this session runs (all, unless narrowed with -k or ids)."""
     chosen = set()
     for item in session.items:
         callspec = getattr(item, "callspec", None)
         if callspec is not None and item.name.startswith(TEST_NAME):
-            chosen.add((callspec.params["step"], callspec.params["database"]))
-    return [drill for drill in DRILLS if drill in chosen]
+            chosen.add((callspec.params["step"], callspec.params["database"], 1))
+        elif item.name == REPEATED_TEST_NAME:
+            chosen.add(REPEATED)
+    return [drill for drill in [*DRILLS, REPEATED] if drill in chosen]
 
 
 @pytest.fixture(scope="module")
@@ -168,18 +188,17 @@ def drills(
     dagster_home_template: Path,
     tmp_path_factory: pytest.TempPathFactory,
     request: pytest.FixtureRequest,
-) -> Iterator[dict[tuple[str, str], Future[Drill]]]:
+) -> Iterator[dict[DrillKey, Future[Drill]]]:
     """The selected drills, started two at a time; a test waits for its own."""
     with ThreadPoolExecutor(max_workers=PARALLEL_DRILLS, thread_name_prefix="drill") as pool:
         futures = {
-            (step, database): pool.submit(
+            key: pool.submit(
                 run_drill,
-                step,
-                database,
+                key,
                 dagster_home_template,
-                tmp_path_factory.mktemp(f"crash-{step}-{database}"),
+                tmp_path_factory.mktemp("crash-{}-{}-{}".format(*key)),
             )
-            for step, database in _selected(request.session)
+            for key in _selected(request.session)
         }
         yield futures
 
@@ -187,13 +206,28 @@ def drills(
 @pytest.mark.slow
 @pytest.mark.parametrize(("step", "database"), CASES)
 def test_sync_killed_at_step_resumes_exactly_once_without_republishing(
-    step: str, database: str, drills: dict[tuple[str, str], Future[Drill]]
+    step: str, database: str, drills: dict[DrillKey, Future[Drill]]
 ) -> None:
-    drill = drills[(step, database)].result()
+    drill = drills[(step, database, 1)].result()
+    assert drill.crashes[0].killed, drill.crashes[0].tail()
+    assert drill.pool_slots_held_after_crash == (step in HOLDING_A_POOL_SLOT)
+    _assert_resumed_exactly_once(step, drill)
+
+
+@pytest.mark.slow
+def test_sync_after_two_kills_in_a_row_is_not_blocked_and_lands_exactly_once(
+    drills: dict[DrillKey, Future[Drill]],
+) -> None:
+    drill = drills[REPEATED].result()
+    assert [c.killed for c in drill.crashes] == [True, True], [c.tail() for c in drill.crashes]
+    # The second sync gave back the first dead run's slot before it died holding its own.
+    assert drill.pool_slots_held_after_crash == 1
+    _assert_resumed_exactly_once(REPEATED[0], drill)
+
+
+def _assert_resumed_exactly_once(step: str, drill: Drill) -> None:
     expected = drill.expected
     eligible_runs = len(_runs(expected))
-
-    assert drill.crashed.killed, drill.crashed.tail()
     # A run is in the warehouse with all its rows or not at all; no file is half written.
     wanted = _runs(expected)
     for run, rows in _runs(drill.warehouse_after_crash).items():
@@ -208,8 +242,11 @@ def test_sync_killed_at_step_resumes_exactly_once_without_republishing(
 
     assert drill.resumed.returncode == 0, drill.resumed.tail()
     assert_landed_exactly(expected, drill.landing)
+    # The killed runs are closed as failed and their pool slots given back.
+    assert drill.unfinished_runs_after_resume == 0
+    assert drill.pool_slots_held_after_resume == 0
 
-    # One export per eligible run, over both syncs: nothing published twice.
+    # One export per eligible run over all the syncs: nothing published twice.
     before, after = drill.stats_of_crashed["calls"], drill.stats_of_resumed["calls"]
     assert before.get(PUBLISH, 0) + after.get(PUBLISH, 0) == eligible_runs
     assert drill.stats_of_resumed["quota_used"] == eligible_runs  # account state: never reset
