@@ -68,7 +68,9 @@ def token_expiry(token: str, expires_in: float | None, now: float) -> float | No
     claims = _claims(token)
     exp, iat = _number(claims.get("exp")), _number(claims.get("iat"))
     if exp is not None and iat is not None and exp > iat:
-        return now + (exp - iat)
+        # Claims are whole seconds: the token may have been minted up to 1 s before `now`.
+        lifetime = exp - iat
+        return now + max(lifetime - 1.0, lifetime / 2)
     if expires_in is not None:
         return now + expires_in
     return exp
