@@ -467,6 +467,14 @@ def pg_database(name: str = PG_DATABASE) -> Iterator[str]:
         recreate(False)
 
 
+def postgres_rows(url: str) -> int:
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as connection:
+        row = connection.execute("SELECT COUNT(*) FROM nudgescribe.messages").fetchone()
+    return int(row[0]) if row else 0
+
+
 def postgres(ctx: Context) -> Report:
     sim = ctx.sims.get(f"{ONE_MILLION}", harness.single_run_config(ONE_MILLION, ROWS_PER_FILE))
     rounds = ctx.long_rounds
@@ -477,6 +485,8 @@ def postgres(ctx: Context) -> Report:
         work = ctx.round_dir("postgres")
         with pg_database() as url:
             measured = harness.run_sync(f"sync pg #{i}", sim, work, url)
+            landed = postgres_rows(url)
+            _require(landed == ONE_MILLION, f"sync pg #{i}: {landed} rows in the warehouse")
             steps = harness.step_seconds(work / "dagster_home")
             loads.append(steps.get("messages", 0.0))
             syncs.append(measured)
