@@ -13,9 +13,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 
 stamp=.venv/.requirements.sha256
-want=$(cat requirements.lock pyproject.toml | sha256sum | cut -d' ' -f1)
+want=$(cat requirements.lock pyproject.toml scripts/bootstrap.sh | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  uv pip sync --quiet --python .venv/bin/python requirements.lock
-  uv pip install --quiet --python .venv/bin/python --no-deps -e .
+  uv pip sync --quiet --compile-bytecode --python .venv/bin/python requirements.lock
+  uv pip install --quiet --compile-bytecode --python .venv/bin/python --no-deps -e .
   echo "$want" > "$stamp"
 fi
