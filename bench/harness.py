@@ -25,6 +25,7 @@ import psutil
 from nudge_pipeline.simulator import SimConfig, SimHandle, run_simulator
 
 BENCH_DIR = Path(__file__).resolve().parent
+PROJECT_INSTANCE_YAML = BENCH_DIR.parent / "dagster_home" / "dagster.yaml"
 RESULTS_DIR = BENCH_DIR / "results"
 PYTHON = sys.executable
 CLI = str(Path(sys.executable).with_name("nudge-pipeline"))
@@ -145,6 +146,9 @@ concurrency:
   pools:
     granularity: op
     default_limit: 4
+compute_logs:
+  module: dagster._core.storage.noop_compute_log_manager
+  class: NoOpComputeLogManager
 telemetry:
   enabled: false
 """
@@ -166,11 +170,13 @@ def run_sync(
     env = sync_env(sim, work, warehouse_url)
     home = work / "dagster_home"
     if not home.exists():
+        home.mkdir()
         if dagster_postgres_url:
-            home.mkdir()
             (home / "dagster.yaml").write_text(
                 _POSTGRES_INSTANCE_YAML.format(url=dagster_postgres_url)
             )
+        else:  # the project's own local instance, as users run it
+            shutil.copy(PROJECT_INSTANCE_YAML, home / "dagster.yaml")
         run_measured(f"{label}: instance", [PYTHON, "-c", _CREATE_INSTANCE], env).check()
     return run_measured(label, [CLI, "sync"], env).check()
 
