@@ -1,8 +1,8 @@
 """Stream an export CSV into Arrow record batches of strings, hashing the bytes on the way.
 
 pyarrow reads the stream itself (from a readahead thread), so the hash and byte count are
-taken inside ``read``: every byte pyarrow sees is hashed exactly once, in order, and the
-file is never read twice nor held whole in memory.
+taken inside ``read_buffer``: every byte pyarrow sees is hashed exactly once, in order,
+and the file is never read twice nor held whole in memory.
 """
 
 from __future__ import annotations
