@@ -72,17 +72,15 @@ AFTER_FILES = {MID_WAREHOUSE_LOAD, BETWEEN_LAKE_AND_WAREHOUSE}
 
 # The kill inside an open transaction is drilled on both databases; the other steps happen
 # before any warehouse work, so one database shows them.
-DrillKey = tuple[str, str, int]  # step, database, syncs killed in a row
-DRILLS: list[DrillKey] = [(step, "duckdb", 1) for step in crashpoints.STEPS]
-DRILLS.append((MID_WAREHOUSE_LOAD, "postgresql", 1))
-CASES = [pytest.param(step, database, id=f"{step}-{database}") for step, database, _ in DRILLS]
+DrillKey = tuple[str, str]  # step, database
+DRILLS: list[DrillKey] = [(step, "duckdb") for step in crashpoints.STEPS]
+DRILLS.append((MID_WAREHOUSE_LOAD, "postgresql"))
+CASES = [pytest.param(step, database, id=f"{step}-{database}") for step, database in DRILLS]
 TEST_NAME = "test_sync_killed_at_step_resumes_exactly_once_without_republishing"
 # Steps inside a step of the `nudgescribe_api` pool: the killed run dies holding a slot.
 # The project's dagster.yaml allows two, so dead runs must give theirs back, or after two
 # kills no sync could run again.
 HOLDING_A_POOL_SLOT = set(crashpoints.STEPS) - {MID_WAREHOUSE_LOAD}
-REPEATED: DrillKey = (MID_DOWNLOAD, "duckdb", 2)
-REPEATED_TEST_NAME = "test_sync_after_two_kills_in_a_row_is_not_blocked_and_lands_exactly_once"
 
 
 RunKey = tuple[str, str]
@@ -115,12 +113,12 @@ class Drill:
     """What one crash-and-resume drill saw."""
 
     expected: Counter[MessageKey]
-    crashes: list[SyncOutcome]
-    # Right after the (last) kill:
+    crashed: SyncOutcome
+    # Right after the kill:
     warehouse_after_crash: Counter[MessageKey]
     partial_files_after_crash: list[str]
     states_after_crash: list[dict[str, Any] | None]
-    stats_of_crashed: dict[str, Any]  # over all killed syncs
+    stats_of_crashed: dict[str, Any]
     pool_slots_held_after_crash: int
     # After the second sync:
     resumed: SyncOutcome
@@ -131,7 +129,7 @@ class Drill:
 
 
 def run_drill(key: DrillKey, template: Path, root: Path) -> Drill:
-    step, database, kills = key
+    step, database = key
     with ExitStack() as stack:
         if database == "postgresql":
             warehouse_url = stack.enter_context(scratch_postgres_database())
@@ -145,7 +143,7 @@ def run_drill(key: DrillKey, template: Path, root: Path) -> Drill:
         env = drill_env(sim, root, warehouse_url, home)
         sim.reset_stats()
 
-        crashes = [run_sync({**env, crashpoints.ENV_VAR: step}) for _ in range(kills)]
+        crashed = run_sync({**env, crashpoints.ENV_VAR: step})
         store = ExportStateStore(Lake(lake_root))
         warehouse_after_crash = warehouse_messages(warehouse_url)
         partial_files_after_crash = _partial_files(lake_root)
@@ -157,7 +155,7 @@ def run_drill(key: DrillKey, template: Path, root: Path) -> Drill:
         resumed = run_sync(env)
         return Drill(
             expected=expected,
-            crashes=crashes,
+            crashed=crashed,
             warehouse_after_crash=warehouse_after_crash,
             partial_files_after_crash=partial_files_after_crash,
             states_after_crash=states_after_crash,
@@ -177,10 +175,8 @@ def _selected(session: pytest.Session) -> list[DrillKey]:
     for item in session.items:
         callspec = getattr(item, "callspec", None)
         if callspec is not None and item.name.startswith(TEST_NAME):
-            chosen.add((callspec.params["step"], callspec.params["database"], 1))
-        elif item.name == REPEATED_TEST_NAME:
-            chosen.add(REPEATED)
-    return [drill for drill in [*DRILLS, REPEATED] if drill in chosen]
+            chosen.add((callspec.params["step"], callspec.params["database"]))
+    return [drill for drill in DRILLS if drill in chosen]
 
 
 @pytest.fixture(scope="module")
@@ -196,7 +192,7 @@ def drills(
                 run_drill,
                 key,
                 dagster_home_template,
-                tmp_path_factory.mktemp("crash-{}-{}-{}".format(*key)),
+                tmp_path_factory.mktemp("crash-{}-{}".format(*key)),
             )
             for key in _selected(request.session)
         }
@@ -208,24 +204,9 @@ def drills(
 def test_sync_killed_at_step_resumes_exactly_once_without_republishing(
     step: str, database: str, drills: dict[DrillKey, Future[Drill]]
 ) -> None:
-    drill = drills[(step, database, 1)].result()
-    assert drill.crashes[0].killed, drill.crashes[0].tail()
+    drill = drills[(step, database)].result()
+    assert drill.crashed.killed, drill.crashed.tail()
     assert drill.pool_slots_held_after_crash == (step in HOLDING_A_POOL_SLOT)
-    _assert_resumed_exactly_once(step, drill)
-
-
-@pytest.mark.slow
-def test_sync_after_two_kills_in_a_row_is_not_blocked_and_lands_exactly_once(
-    drills: dict[DrillKey, Future[Drill]],
-) -> None:
-    drill = drills[REPEATED].result()
-    assert [c.killed for c in drill.crashes] == [True, True], [c.tail() for c in drill.crashes]
-    # The second sync gave back the first dead run's slot before it died holding its own.
-    assert drill.pool_slots_held_after_crash == 1
-    _assert_resumed_exactly_once(REPEATED[0], drill)
-
-
-def _assert_resumed_exactly_once(step: str, drill: Drill) -> None:
     expected = drill.expected
     eligible_runs = len(_runs(expected))
     # A run is in the warehouse with all its rows or not at all; no file is half written.
@@ -242,11 +223,11 @@ def _assert_resumed_exactly_once(step: str, drill: Drill) -> None:
 
     assert drill.resumed.returncode == 0, drill.resumed.tail()
     assert_landed_exactly(expected, drill.landing)
-    # The killed runs are closed as failed and their pool slots given back.
+    # The killed run is closed as failed and its pool slot given back.
     assert drill.unfinished_runs_after_resume == 0
     assert drill.pool_slots_held_after_resume == 0
 
-    # One export per eligible run over all the syncs: nothing published twice.
+    # One export per eligible run over both syncs: nothing published twice.
     before, after = drill.stats_of_crashed["calls"], drill.stats_of_resumed["calls"]
     assert before.get(PUBLISH, 0) + after.get(PUBLISH, 0) == eligible_runs
     assert drill.stats_of_resumed["quota_used"] == eligible_runs  # account state: never reset
