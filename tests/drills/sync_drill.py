@@ -13,22 +13,18 @@ import os
 import shutil
 import signal
 import sqlite3
-import uuid
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 import sqlalchemy as sa
-from psycopg import sql
 
 from nudge_pipeline.lake.store import is_temp_name
 from nudge_pipeline.simulator import SimHandle
-from tests.e2e.helpers import expected_messages
-from tests.fixtures.databases import PG_HOST, PG_PORT, PG_USER, _admin
+from tests.e2e.helpers import expected_messages, sync_env
 
 REPO_DAGSTER_YAML = Path(__file__).resolve().parents[2] / "dagster_home" / "dagster.yaml"
 PRELOAD = [
@@ -125,21 +121,7 @@ def make_dagster_home(template: Path, target: Path) -> Path:
 def drill_env(
     sim: SimHandle, root: Path, warehouse_url: str, dagster_home: Path, **extra: str
 ) -> dict[str, str]:
-    account = sim.account
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NUDGESCRIBE_", "NUDGE_"))}
-    env.update(
-        NUDGESCRIBE_BASE_URL=sim.base_url,
-        NUDGESCRIBE_API_CODE=account.api_code,
-        NUDGESCRIBE_API_KEY=account.api_key,
-        NUDGESCRIBE_API_SECRET=account.api_secret,
-        NUDGESCRIBE_PROFILE_KEY=account.profile_key,
-        NUDGE_LAKE_ROOT=str(root / "lake"),
-        NUDGE_WAREHOUSE_URL=warehouse_url,
-        DAGSTER_HOME=str(dagster_home),
-        COLUMNS="200",
-    )
-    env.update(extra)
-    return env
+    return sync_env(sim, root, warehouse_url, DAGSTER_HOME=str(dagster_home), **extra)
 
 
 def _instance_db(path: Path) -> closing[sqlite3.Connection]:
@@ -237,18 +219,3 @@ def assert_landed_exactly(expected: Counter[MessageKey], landing: Landing) -> No
     assert landing.lake == expected
     assert landing.temp_files == []
     assert landing.lake_files == landing.recorded_files
-
-
-@contextmanager
-def scratch_postgres_database() -> Iterator[str]:
-    """Like the postgres_url fixture, for drills that run outside a test's own scope."""
-    name = f"nudge_drill_{uuid.uuid4().hex[:16]}"
-    with _admin() as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
-    finally:
-        with _admin() as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )

@@ -50,10 +50,10 @@ from tests.drills.sync_drill import (
     observe_landing,
     published_messages,
     run_sync,
-    scratch_postgres_database,
     unfinished_runs,
     warehouse_messages,
 )
+from tests.fixtures.databases import scratch_postgres_database
 
 PARALLEL_DRILLS = 2
 # One workspace: one Published campaign with two completed runs of three files each.

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import socket
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
-import psycopg
 import pytest
 import yaml
 from moto.server import ThreadedMotoServer
-from psycopg import sql
 
-from tests.fixtures.databases import PG_HOST, PG_PORT, PG_USER
+from tests.fixtures.databases import PG_HOST, PG_PORT, PG_USER, scratch_postgres_database
 
 DEPLOY_INSTANCE_YAML = Path(__file__).resolve().parents[2] / "deploy" / "dagster.yaml"
 BUCKET = "nudge-production-lake"
@@ -69,24 +66,11 @@ def lake_keys(endpoint: str, prefix: str) -> list[str]:
     return sorted(obj["Key"] for page in pages for obj in page.get("Contents", []))
 
 
-def _server() -> psycopg.Connection:
-    return psycopg.connect(
-        host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres", autocommit=True
-    )
-
-
 @pytest.fixture
 def instance_database() -> Iterator[str]:
     """A fresh PostgreSQL database for the Dagster instance, dropped afterwards."""
-    name = f"nudge_dagster_{uuid.uuid4().hex[:16]}"
-    with _server() as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield name
-    finally:
-        with _server() as admin:
-            drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-            admin.execute(drop.format(sql.Identifier(name)))
+    with scratch_postgres_database("nudge_dagster") as url:
+        yield url.rsplit("/", 1)[1]
 
 
 def write_production_instance(dagster_home: Path, api_pool_limit: int) -> None:
