@@ -6,4 +6,5 @@ bash scripts/bootstrap.sh
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
-.venv/bin/pytest "$@"
+# Two workers: most tests wait on subprocesses, sockets and databases, not on the CPU.
+.venv/bin/pytest -n "${PYTEST_WORKERS:-2}" "$@"
