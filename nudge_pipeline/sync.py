@@ -28,6 +28,10 @@ concurrency:
     # across all runs, including those of `nudge-pipeline sync --parallel N`.
     granularity: op
     default_limit: 4
+# As in the project's dagster_home: steps report through the event log, stdout is not captured.
+compute_logs:
+  module: dagster._core.storage.noop_compute_log_manager
+  class: NoOpComputeLogManager
 telemetry:
   enabled: false
 """

@@ -28,6 +28,7 @@ from nudge_pipeline.lake import message_dir
 from nudge_pipeline.lake.paths import customers_dir
 from nudge_pipeline.nudgescribe import ClientConfig, NudgescribeClient
 from nudge_pipeline.simulator import SimConfig, SimHandle
+from tests.e2e.helpers import client_for
 
 from .scripted_server import TamperingProxy
 
@@ -58,18 +59,6 @@ class QuickNudgescribe(NudgescribeResource):
         )
 
 
-def direct_client(sim: SimHandle) -> NudgescribeClient:
-    account = sim.account
-    return NudgescribeClient(
-        ClientConfig(
-            base_url=sim.base_url,
-            api_code=account.api_code,
-            api_key=account.api_key,
-            api_secret=account.api_secret,
-        )
-    )
-
-
 @dataclass(frozen=True)
 class Partition:
     campaign_id: str
@@ -83,14 +72,14 @@ class Partition:
 
 def expected_rows(sim: SimHandle, campaign_id: str, run_id: str) -> MessageRows:
     """A run's messages read through the paged JSON endpoint (not the CSV path under test)."""
-    with direct_client(sim) as client:
+    with client_for(sim) as client:
         return Counter(
             (m.customer_id, m.message) for m in client.iter_run_messages(campaign_id, run_id)
         )
 
 
 def published_partitions(sim: SimHandle) -> list[Partition]:
-    with direct_client(sim) as client:
+    with client_for(sim) as client:
         found = []
         for campaign in client.list_campaigns():
             if campaign.stage != "Published":

@@ -21,12 +21,12 @@ from nudge_pipeline.defs import failures
 from nudge_pipeline.defs.discovery import discover
 from nudge_pipeline.nudgescribe import ConfigError
 from nudge_pipeline.simulator import SimHandle, run_simulator
+from tests.e2e.helpers import client_for
 
 from .hostile_world import (
     WORLD,
     Partition,
     Pipeline,
-    direct_client,
     expected_rows,
     published_partitions,
 )
@@ -569,7 +569,7 @@ CUSTOMERS = "POST /v1/customer"
 
 @pytest.fixture(scope="module")
 def groups(sim: SimHandle) -> list[str]:
-    with direct_client(sim) as client:
+    with client_for(sim) as client:
         spaces = sorted({c.workspace_id for c in client.list_campaigns()})
         return [g.customer_group_id for w in spaces for g in client.list_customer_groups(w)]
 

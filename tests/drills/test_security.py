@@ -18,7 +18,6 @@ carry the user's umask.
 from __future__ import annotations
 
 import json
-import os
 import re
 import stat
 import subprocess
@@ -34,8 +33,9 @@ import pytest
 
 from nudge_pipeline.nudgescribe import decrypt_profile
 from nudge_pipeline.simulator import SimHandle
+from tests.e2e.helpers import client_for, sync_env
 
-from .hostile_world import direct_client, walk
+from .hostile_world import walk
 from .scripted_server import Answer, Seen, TamperingProxy
 
 UMASK = 0o027
@@ -84,7 +84,7 @@ def profile_values(sim: SimHandle) -> tuple[set[bytes], set[bytes]]:
     ciphertexts: set[bytes] = set()
     plain: set[bytes] = set()
     key = sim.account.profile_key
-    with direct_client(sim) as client:
+    with client_for(sim) as client:
         for workspace in client.list_workspaces():
             for group in client.list_customer_groups(workspace.workspace_id):
                 for _, page in client.iter_customer_pages(group.customer_group_id):
@@ -150,7 +150,7 @@ def test_a_debug_sync_with_faults_leaks_no_secret_anywhere(
 ) -> None:
     sim, proxy = hostile_proxy
     account = sim.account
-    with direct_client(sim) as client:
+    with client_for(sim) as client:
         victim = next(c for c in client.list_campaigns() if c.stage == "Published")
 
     def echo(_upstream: Answer, _body: Any) -> Answer:
@@ -163,19 +163,13 @@ def test_a_debug_sync_with_faults_leaks_no_secret_anywhere(
     proxy.tamper("POST /v1/messages/pages", echo, forward=False, campaign_id=victim.campaign_id)
 
     home, lake, database = tmp_path / "dagster_home", tmp_path / "lake", tmp_path / "wh.duckdb"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NUDGESCRIBE_", "NUDGE_"))}
-    env.update(
+    env = sync_env(
+        sim,
+        tmp_path,
+        f"duckdb:///{database}",
         NUDGESCRIBE_BASE_URL=proxy.url,
-        NUDGESCRIBE_API_CODE=account.api_code,
-        NUDGESCRIBE_API_KEY=account.api_key,
-        NUDGESCRIBE_API_SECRET=account.api_secret,
-        NUDGESCRIBE_PROFILE_KEY=account.profile_key,
         NUDGESCRIBE_EXPORT_TYPE="url",
-        NUDGE_LAKE_ROOT=str(lake),
-        NUDGE_WAREHOUSE_URL=f"duckdb:///{database}",
-        DAGSTER_HOME=str(home),
         NUDGE_EXPORT_SETTLE_SECONDS="0.5",
-        COLUMNS="200",
     )
     done = subprocess.run(
         [sys.executable, "-c", DEBUG_SYNC, "sync"],

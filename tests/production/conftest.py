@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import boto3
+import dagster as dg
 import pytest
 import yaml
 from moto.server import ThreadedMotoServer
@@ -90,3 +92,18 @@ def instance_env(database: str) -> dict[str, str]:
         "DAGSTER_PG_PASSWORD": "",
         "DAGSTER_PG_DB": database,
     }
+
+
+@contextmanager
+def opened_production_instance(
+    home: Path, database: str, api_pool_limit: int, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dg.DagsterInstance]:
+    """deploy/dagster.yaml in `home` on `database`, opened in this process too."""
+    write_production_instance(home, api_pool_limit)
+    for name, value in instance_env(database).items():
+        monkeypatch.setenv(name, value)
+    instance = dg.DagsterInstance.from_config(str(home))
+    try:
+        yield instance
+    finally:
+        instance.dispose()

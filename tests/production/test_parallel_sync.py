@@ -38,7 +38,7 @@ from tests.production.conftest import (
     aws_env,
     instance_env,
     lake_keys,
-    write_production_instance,
+    opened_production_instance,
 )
 
 PARALLEL_RUNS = 4
@@ -73,14 +73,8 @@ def production_instance(
 ) -> Iterator[dg.DagsterInstance]:
     """The instance the syncs write to, opened here to read what they did."""
     home = tmp_path / "dagster_home"
-    write_production_instance(home, API_POOL_LIMIT)
-    for name, value in instance_env(instance_database).items():
-        monkeypatch.setenv(name, value)
-    instance = dg.DagsterInstance.from_config(str(home))
-    try:
-        yield instance
-    finally:
-        instance.dispose()
+    with opened_production_instance(home, instance_database, API_POOL_LIMIT, monkeypatch) as opened:
+        yield opened
 
 
 def _max_overlap(intervals: list[tuple[float, float]]) -> int:

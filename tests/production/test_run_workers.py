@@ -22,7 +22,7 @@ from nudge_pipeline.defs.run_workers import (
     initialize_api_pool,
     parallel_runs_within_api_pool,
 )
-from tests.production.conftest import instance_env, write_production_instance
+from tests.production.conftest import opened_production_instance
 
 POOL_LIMIT = 3
 
@@ -32,14 +32,8 @@ def instance(
     instance_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[dg.DagsterInstance]:
     home = tmp_path / "dagster_home"
-    write_production_instance(home, POOL_LIMIT)
-    for name, value in instance_env(instance_database).items():
-        monkeypatch.setenv(name, value)
-    loaded = dg.DagsterInstance.from_config(str(home))
-    try:
-        yield loaded
-    finally:
-        loaded.dispose()
+    with opened_production_instance(home, instance_database, POOL_LIMIT, monkeypatch) as opened:
+        yield opened
 
 
 def _dead_pid() -> int:
