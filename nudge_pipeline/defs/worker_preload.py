@@ -9,8 +9,7 @@ import warnings
 
 warnings.filterwarnings("ignore", module=r"dagster(\.|$)")
 
-# pandas: pyarrow imports it on first conversion of Python objects, in every asset.
-for module in ("pandas", "dagster", "dagster_postgres", "nudge_pipeline.defs.run_workers"):
+for module in ("dagster", "dagster_postgres", "nudge_pipeline.defs.run_workers"):
     importlib.import_module(module)
 
 # Imports the assets, jobs, sensors and schedules (resources come later, from the env).

@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from nudge_pipeline.arrow_rows import scalar
 from nudge_pipeline.warehouse.errors import InputError
 from nudge_pipeline.warehouse.tables import TableSpec
 
@@ -31,7 +31,7 @@ def conform(rows: pa.Table, spec: TableSpec, defaults: Mapping[str, Any]) -> pa.
         if name in given:
             columns.append(_cast(rows.column(name), arrow_type, spec.name, name))
         else:
-            columns.append(pa.repeat(pa.scalar(defaults[name], arrow_type), rows.num_rows))
+            columns.append(pa.repeat(scalar(defaults[name], arrow_type), rows.num_rows))
     table = pa.Table.from_arrays(columns, schema=spec.arrow_schema)
     _check_keys(table, spec)
     return table
@@ -79,7 +79,8 @@ def _check_keys(table: pa.Table, spec: TableSpec) -> None:
             raise InputError(f"{spec.name}: key column {key} holds NULL")
     if table.num_rows == 0:
         return
-    counts = table.group_by(list(spec.key)).aggregate([([], "count_all")])
-    duplicated = pc.sum(pc.greater(counts.column("count_all"), 1)).as_py() or 0
-    if duplicated:
-        raise InputError(f"{spec.name}: {duplicated} key values appear more than once")
+    # In Python, not Table.group_by: that loads pyarrow.dataset, which imports pandas.
+    keys = zip(*(table.column(key).to_pylist() for key in spec.key), strict=True)
+    repeated = table.num_rows - len(set(keys))
+    if repeated:
+        raise InputError(f"{spec.name}: key values appear more than once ({repeated} extra rows)")

@@ -2,7 +2,7 @@
 
 Each sync is a separate OS process with its own pid: SIGKILL stops it with no cleanup, as a
 power cut would. The processes are forked from a multiprocessing fork server that has
-imported Dagster, pandas and the database drivers once, so a drill of many syncs does not
+imported Dagster and the database drivers once, so a drill of many syncs does not
 pay several seconds of imports per sync.
 """
 
@@ -33,7 +33,6 @@ PRELOAD = [
     "nudge_pipeline.defs.sync",
     "nudge_pipeline.warehouse.loaders.duckdb",
     "nudge_pipeline.warehouse.loaders.postgres",
-    "pandas",
     "duckdb_engine",
 ]
 SYNC_TIMEOUT = 240.0

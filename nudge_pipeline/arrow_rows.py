@@ -1,0 +1,49 @@
+"""Arrow tables and scalars from Python values, through pyarrow's JSON reader.
+
+Converting Python objects with `pa.array`, `pa.table` or `pa.scalar` makes pyarrow import
+pandas when it is installed: 0.3 s and 40 MB more in every process that lands anything.
+The JSON reader builds the same columns natively, with the types of an explicit schema.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.json as pa_json
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} has no JSON form")
+
+
+def table_from_rows(rows: Iterable[Mapping[str, Any]], schema: pa.Schema) -> pa.Table:
+    """The rows as a table of `schema`; fields missing from a row are null, others ignored.
+
+    Timestamps are given as aware datetimes (or ISO 8601 text with an offset).
+    """
+    data = b"".join(
+        json.dumps(row, default=_json_value, ensure_ascii=False).encode() + b"\n" for row in rows
+    )
+    if not data:
+        return schema.empty_table()
+    table = pa_json.read_json(
+        io.BytesIO(data),
+        # One block for everything: the data is in memory already, and a row larger than a
+        # block would fail.
+        read_options=pa_json.ReadOptions(use_threads=False, block_size=len(data) + 1),
+        parse_options=pa_json.ParseOptions(
+            explicit_schema=schema, unexpected_field_behavior="ignore"
+        ),
+    )
+    return pa.Table.from_arrays(table.select(schema.names).columns, schema=schema)
+
+
+def scalar(value: Any, arrow_type: pa.DataType) -> pa.Scalar:
+    return table_from_rows([{"value": value}], pa.schema([("value", arrow_type)])).column(0)[0]
