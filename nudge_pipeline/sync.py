@@ -128,11 +128,24 @@ class ProgressDisplay:
             self.progress.update(self.phase, description="done", total=1, completed=1)
 
 
+# Beyond this many rows the table only lists failures; the totals line counts every run.
+# (A large account lists hundreds of ineligible runs, and rich takes seconds to lay them out.)
+SUMMARY_ROWS = 40
+_STATE_ORDER = {"failed": 0, "not attempted": 1, "landed": 2, "up to date": 3, "skipped": 4}
+
+
 def summary_table(report: Any) -> Table:
     table = Table(title="campaign runs", show_lines=False)
     for column in ("campaign", "run", "stage", "result", "files", "rows", "note"):
         table.add_column(column, justify="right" if column in ("files", "rows") else "left")
-    for run in sorted(report.runs, key=lambda r: (r.campaign_name, r.campaign_id, r.run_id)):
+    runs = sorted(
+        report.runs,
+        key=lambda r: (_STATE_ORDER.get(r.state, 5), r.campaign_name, r.campaign_id, r.run_id),
+    )
+    shown = [r for i, r in enumerate(runs) if i < SUMMARY_ROWS or r.state == "failed"]
+    if len(shown) < len(runs):
+        table.caption = f"{len(runs) - len(shown)} more run(s) not listed"
+    for run in shown:
         table.add_row(
             run.campaign_name or run.campaign_id,
             run.run_id[:12],

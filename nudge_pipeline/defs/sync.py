@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +48,16 @@ class RunOutcome:
     rows: int = 0
     files: int = 0
     reason: str = ""
+
+
+@dataclass(frozen=True)
+class Materialized:
+    run_id: str
+    metadata: dict[str, Any]
+
+
+def _plain(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: getattr(value, "value", value) for key, value in metadata.items()}
 
 
 @dataclass
@@ -260,17 +270,34 @@ class SyncEngine:
         return consecutive_chunks(keys, order, size)
 
     def _latest_metadata(self, asset: str, key: str | None) -> dict[str, Any]:
+        if key is not None:
+            latest = self._latest_by_partition(asset, [key]).get(key)
+            return latest.metadata if latest else {}
         records = self.instance.fetch_materializations(
-            dg.AssetRecordsFilter(
-                asset_key=dg.AssetKey(asset), asset_partitions=[key] if key else None
-            ),
-            limit=1,
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset)), limit=1
         ).records
         if not records or records[0].asset_materialization is None:
             return {}
-        return {
-            k: getattr(v, "value", v) for k, v in records[0].asset_materialization.metadata.items()
-        }
+        return _plain(records[0].asset_materialization.metadata)
+
+    def _latest_by_partition(self, asset: str, keys: Sequence[str]) -> dict[str, Materialized]:
+        """The latest materialization of each of `keys`, read in pages, not a query each."""
+        found: dict[str, Materialized] = {}
+        cursor = None
+        while missing := sorted(set(keys) - found.keys()):
+            page = self.instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=missing),
+                limit=1000,
+                cursor=cursor,
+            )
+            for record in page.records:
+                event = record.asset_materialization
+                if event is not None and event.partition and event.partition not in found:
+                    found[event.partition] = Materialized(record.run_id, _plain(event.metadata))
+            if not page.has_more:
+                break
+            cursor = page.cursor
+        return found
 
     def _snapshots(self) -> Phase:
         def settle(_: list[str], outcome: ChunkOutcome) -> list[str]:
@@ -286,13 +313,14 @@ class SyncEngine:
 
     def _customers(self, found: Discovery) -> Phase:
         def settle(chunk: list[str], outcome: ChunkOutcome) -> list[str]:
+            latest = self._latest_by_partition("customers", chunk)
             for key in chunk:
                 if key in outcome.failed:
                     info = outcome.failed[key]
                     if info["cause"] != NOT_ATTEMPTED:
                         self._fail(info["cause"], f"customer group {key}", info["message"])
                     continue
-                meta = self._latest_metadata("customers", key)
+                meta = latest[key].metadata if key in latest else {}
                 self.report.customer_groups += 1
                 self.report.customers += int(meta.get("dagster/row_count") or 0)
             _emit(self.listener, "customers_done", count=len(chunk))
@@ -301,13 +329,17 @@ class SyncEngine:
         keys = found.group_partition_keys
         return Phase("customers", "customers", customers_job, CUSTOMER_GROUPS, keys, settle)
 
-    def _up_to_date(self, key: str) -> bool:
-        meta = self._latest_metadata("messages", key)
-        return bool(meta) and not meta.get("skipped", False)
-
     def _campaign_runs(self, found: Discovery) -> Phase:
         outcomes: dict[str, RunOutcome] = {}
         todo: list[str] = []
+        latest = self._latest_by_partition(
+            "messages",
+            [
+                r.partition_key
+                for r in found.completed_runs
+                if r.partition_key and r.eligibility.eligible
+            ],
+        )
         for run in found.completed_runs:
             if not run.partition_key:
                 continue
@@ -323,8 +355,8 @@ class SyncEngine:
             outcomes[run.partition_key] = outcome
             if not run.eligibility.eligible:
                 continue
-            if self._up_to_date(run.partition_key):
-                meta = self._latest_metadata("messages", run.partition_key)
+            meta = latest[run.partition_key].metadata if run.partition_key in latest else {}
+            if meta and not meta.get("skipped", False):
                 outcome.state, outcome.reason = "up to date", ""
                 outcome.rows = int(meta.get("dagster/row_count") or 0)
                 outcome.files = int(meta.get("num_files") or 0)
@@ -336,6 +368,7 @@ class SyncEngine:
 
         def settle(chunk: list[str], result: ChunkOutcome) -> list[str]:
             bystanders = []
+            latest = self._latest_by_partition("messages", chunk)
             for key in chunk:
                 outcome = outcomes[key]
                 if key in result.failed:
@@ -346,8 +379,9 @@ class SyncEngine:
                     self._fail(info["cause"], key, info["message"])
                     _emit(self.listener, "run_done", key=key, state="failed")
                     continue
-                meta = self._latest_metadata("messages", key)
-                if meta and not meta.get("skipped") and self._materialized_in(key, result.run_id):
+                landed = latest.get(key)
+                meta = landed.metadata if landed else {}
+                if meta and not meta.get("skipped") and landed and landed.run_id == result.run_id:
                     outcome.state = "landed"
                     outcome.rows = int(meta.get("dagster/row_count") or 0)
                     outcome.files = int(meta.get("num_files") or 0)
@@ -371,13 +405,6 @@ class SyncEngine:
         return Phase(
             "campaign_runs", "campaign runs", campaign_run_job, CAMPAIGN_RUNS, todo, settle
         )
-
-    def _materialized_in(self, key: str, run_id: str) -> bool:
-        records = self.instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=dg.AssetKey("messages"), asset_partitions=[key]),
-            limit=1,
-        ).records
-        return bool(records) and records[0].run_id == run_id
 
 
 def run_sync(

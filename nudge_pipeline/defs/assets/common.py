@@ -5,11 +5,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import dagster as dg
 import pyarrow as pa
+
+from nudge_pipeline.arrow_rows import table_from_rows
 
 API_POOL = "nudgescribe_api"
 # Several partitions per run, so a large backfill does not pay one run start-up per partition.
@@ -21,10 +24,8 @@ STRING = pa.string()
 
 def records_table(records: Sequence[Any], columns: Mapping[str, pa.DataType]) -> pa.Table:
     """A table of the named fields of dataclass records (values as received)."""
-    rows = [dataclasses.asdict(r) for r in records]
-    return pa.table(
-        {name: pa.array([row.get(name) for row in rows], type_) for name, type_ in columns.items()}
-    )
+    schema = pa.schema(list(columns.items()))
+    return table_from_rows((dataclasses.asdict(r) for r in records), schema)
 
 
 def fingerprint(table: pa.Table) -> str:
@@ -58,3 +59,27 @@ def previous_metadata(
         return {}
     metadata = records[0].asset_materialization.metadata
     return {key: getattr(value, "value", value) for key, value in metadata.items()}
+
+
+_metadata_lock = threading.Lock()
+
+
+def add_partition_metadata(
+    context: dg.AssetExecutionContext, partition_key: str, metadata: Mapping[str, Any]
+) -> None:
+    """`context.add_asset_metadata(metadata, partition_key=...)`, cheap and thread-safe.
+
+    Dagster's own first re-reads every key of the dynamic partitions definition from the
+    instance to check the key is in the run (600 keys read 600 times in a 200-run backfill,
+    a tenth of its time), then updates the step's metadata without a lock, which can drop
+    entries when export threads add at once. Callers pass keys of context.partition_keys.
+    """
+    step = getattr(context.op_execution_context, "_step_execution_context", None)
+    with _metadata_lock:
+        accumulator = getattr(step, "_metadata_accumulator", None)
+        if accumulator is None:  # a Dagster without this internal: the public call
+            context.add_asset_metadata(metadata, partition_key=partition_key)
+            return
+        step._metadata_accumulator = accumulator.with_additional_asset_metadata(  # type: ignore[union-attr]
+            asset_key=context.asset_key, metadata=metadata, partition_key=partition_key
+        )

@@ -10,11 +10,13 @@ from typing import Any
 import dagster as dg
 import pyarrow as pa
 
+from nudge_pipeline.arrow_rows import table_from_rows
 from nudge_pipeline.defs import progress
 from nudge_pipeline.defs.assets.common import (
     API_POOL,
     BACKFILL_POLICY,
     STRING,
+    add_partition_metadata,
     column_schema,
     fingerprint,
     previous_metadata,
@@ -39,19 +41,31 @@ CUSTOMER_COLUMNS = {
     "created_by": STRING,
     "updated_by": STRING,
 }
+CUSTOMERS_SCHEMA = pa.schema(list(CUSTOMER_COLUMNS.items()))
+PROFILE_VALUES_SCHEMA = pa.schema(
+    [
+        (name, STRING)
+        for name in ("customer_group_id", "customer_id", "field_name", "value", "field_type")
+    ]
+)
 
 
 def customers_table(group_id: str, customers: list[Customer]) -> pa.Table:
-    columns: dict[str, list[Any]] = {name: [] for name in CUSTOMER_COLUMNS}
-    for c in customers:
-        columns["customer_group_id"].append(group_id)
-        columns["customer_id"].append(c.customer_id)
-        columns["account_id"].append(c.account_id)
-        columns["workspace_id"].append(c.workspace_id)
-        columns["extended_profile"].append(json.dumps(c.extended_profile, ensure_ascii=False))
-        for name in ("created_at", "updated_at", "created_by", "updated_by"):
-            columns[name].append(getattr(c, name))
-    return pa.table({n: pa.array(v, CUSTOMER_COLUMNS[n]) for n, v in columns.items()})
+    rows = (
+        {
+            "customer_group_id": group_id,
+            "customer_id": c.customer_id,
+            "account_id": c.account_id,
+            "workspace_id": c.workspace_id,
+            "extended_profile": json.dumps(c.extended_profile, ensure_ascii=False),
+            "created_at": c.created_at,
+            "updated_at": c.updated_at,
+            "created_by": c.created_by,
+            "updated_by": c.updated_by,
+        }
+        for c in customers
+    )
+    return table_from_rows(rows, CUSTOMERS_SCHEMA)
 
 
 def _as_text(value: Any) -> str | None:
@@ -63,21 +77,18 @@ def _as_text(value: Any) -> str | None:
 def profile_values_table(
     group_id: str, customers: list[Customer], key: str, field_types: dict[tuple[str, str], str]
 ) -> pa.Table:
-    rows: dict[str, list[Any]] = {
-        "customer_group_id": [],
-        "customer_id": [],
-        "field_name": [],
-        "value": [],
-        "field_type": [],
-    }
-    for c in customers:
-        for name, value in decrypt_profile(c.extended_profile, key).items():
-            rows["customer_group_id"].append(group_id)
-            rows["customer_id"].append(c.customer_id)
-            rows["field_name"].append(name)
-            rows["value"].append(_as_text(value))
-            rows["field_type"].append(field_types.get((c.workspace_id or "", name)))
-    return pa.table({n: pa.array(v, STRING) for n, v in rows.items()})
+    rows = (
+        {
+            "customer_group_id": group_id,
+            "customer_id": c.customer_id,
+            "field_name": name,
+            "value": _as_text(value),
+            "field_type": field_types.get((c.workspace_id or "", name)),
+        }
+        for c in customers
+        for name, value in decrypt_profile(c.extended_profile, key).items()
+    )
+    return table_from_rows(rows, PROFILE_VALUES_SCHEMA)
 
 
 def _replace_lake_file(lake: Lake, group_id: str, pages: int, table: pa.Table) -> str:
@@ -147,7 +158,7 @@ def customers(
                     wh.replace_customers(group_id, table, values)
                     metadata.update(changed=True, lake_relpath=rel)
                 metadata["lake_path"] = the_lake.uri(str(metadata["lake_relpath"]))
-                context.add_asset_metadata(metadata, partition_key=group_id)
+                add_partition_metadata(context, group_id, metadata)
                 progress.emit("customers_landed", key=group_id, rows=table.num_rows)
             except Exception as exc:
                 failures.record(group_id, exc)

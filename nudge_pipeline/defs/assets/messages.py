@@ -20,7 +20,7 @@ import dagster as dg
 
 from nudge_pipeline import crashpoints
 from nudge_pipeline.defs import progress
-from nudge_pipeline.defs.assets.common import API_POOL, BACKFILL_POLICY
+from nudge_pipeline.defs.assets.common import API_POOL, BACKFILL_POLICY, add_partition_metadata
 from nudge_pipeline.defs.assets.snapshots import campaign_runs
 from nudge_pipeline.defs.discovery import discover_runs
 from nudge_pipeline.defs.failures import GLOBAL_CAUSES, cause_of, describe
@@ -151,7 +151,7 @@ def message_export(
                 metadata = _export_one(
                     context, client, store, key, known.get(key), nudgescribe, gone
                 )
-                context.add_asset_metadata(metadata, partition_key=key)
+                add_partition_metadata(context, key, metadata)
             except Exception as exc:
                 failures.record(key, exc)
 
@@ -304,7 +304,7 @@ def message_files(
         if state is None:
             reason = "no completed export (message_export skipped or has not run)"
             context.log.warning(f"{key}: {reason}")
-            context.add_asset_metadata(_skip_metadata(reason), partition_key=key)
+            add_partition_metadata(context, key, _skip_metadata(reason))
             continue
         run = _RunFiles(
             key,
@@ -365,7 +365,9 @@ def message_files(
         if run.landed:
             store.update(run.campaign_id, run.run_id, files=_files_state(run.landed))
         rows = sum(s.row_count for s in run.landed.values())
-        context.add_asset_metadata(
+        add_partition_metadata(
+            context,
+            run.key,
             {
                 "skipped": False,
                 "job_id": run.job_id,
@@ -376,7 +378,6 @@ def message_files(
                 "dagster/row_count": rows,
                 "lake_path": the_lake.uri(_run_dir(run)),
             },
-            partition_key=run.key,
         )
     crashpoints.reached(crashpoints.BETWEEN_LAKE_AND_WAREHOUSE)
     failures.raise_if_any()
@@ -458,13 +459,13 @@ def messages(
     store = ExportStateStore(the_lake)
     failures = PartitionFailures(context)
     counts: dict[str, dict[str, int]] = {}
-    with warehouse.open() as wh:
+    with warehouse.open() as wh, wh.session():
         for key in context.partition_keys:
             campaign_id, run_id = parse_campaign_run_key(key)
             state = completed_export(store, campaign_id, run_id)
             if state is None:
                 reason = "no completed export (message_export skipped or has not run)"
-                context.add_asset_metadata(_skip_metadata(reason), partition_key=key)
+                add_partition_metadata(context, key, _skip_metadata(reason))
                 continue
             try:
                 counts[key] = _load_one(context, wh, the_lake, key, state)
@@ -504,7 +505,9 @@ def _load_one(
     filesystem = None if lake.is_local else lake.fs
     rows = wh.replace_messages(campaign_id, run_id, loads, filesystem=filesystem)
     progress.emit("run_loaded", key=key, rows=rows)
-    context.add_asset_metadata(
+    add_partition_metadata(
+        context,
+        key,
         {
             "skipped": False,
             "dagster/row_count": rows,
@@ -512,26 +515,22 @@ def _load_one(
             "job_id": str(state.get("job_id") or ""),
             "warehouse_table": "nudgescribe.messages",
         },
-        partition_key=key,
     )
     return {"csv_rows": csv_rows, "parquet_rows": parquet_rows, "table_rows": rows}
 
 
 def _message_checks(wh: Any, counts: dict[str, dict[str, int]]) -> list[dg.AssetCheckResult]:
+    runs = {key: parse_campaign_run_key(key) for key in counts}
+    in_table = wh.message_counts(list(runs.values()))
+    dupes = wh.duplicate_message_keys_by_run(list(runs.values()))
+    strangers = wh.unknown_customer_messages_by_run(list(runs.values()))
     mismatched: dict[str, Any] = {}
-    duplicated: dict[str, int] = {}
-    unknown: dict[str, int] = {}
     for key, c in counts.items():
-        campaign_id, run_id = parse_campaign_run_key(key)
-        in_table = wh.message_count(campaign_id, run_id)
-        if not (c["csv_rows"] == c["parquet_rows"] == in_table):
-            mismatched[key] = {**c, "table_rows": in_table}
-        dupes = wh.duplicate_message_keys(campaign_id, run_id)
-        if dupes:
-            duplicated[key] = dupes
-        strangers = wh.unknown_customer_messages(campaign_id, run_id)
-        if strangers:
-            unknown[key] = strangers
+        rows = in_table[runs[key]]
+        if not (c["csv_rows"] == c["parquet_rows"] == rows):
+            mismatched[key] = {**c, "table_rows": rows}
+    duplicated = {key: dupes[run] for key, run in runs.items() if dupes[run]}
+    unknown = {key: strangers[run] for key, run in runs.items() if strangers[run]}
     checked = {"runs_checked": len(counts)}
     return [
         dg.AssetCheckResult(
