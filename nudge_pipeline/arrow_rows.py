@@ -33,16 +33,21 @@ def table_from_rows(rows: Iterable[Mapping[str, Any]], schema: pa.Schema) -> pa.
     )
     if not data:
         return schema.empty_table()
+    # The reader parses timestamps but not dates: those are read as text, then cast.
+    as_read = pa.schema(
+        [f.with_type(pa.string()) if pa.types.is_date(f.type) else f for f in schema]
+    )
     table = pa_json.read_json(
         io.BytesIO(data),
         # One block for everything: the data is in memory already, and a row larger than a
         # block would fail.
         read_options=pa_json.ReadOptions(use_threads=False, block_size=len(data) + 1),
         parse_options=pa_json.ParseOptions(
-            explicit_schema=schema, unexpected_field_behavior="ignore"
+            explicit_schema=as_read, unexpected_field_behavior="ignore"
         ),
     )
-    return pa.Table.from_arrays(table.select(schema.names).columns, schema=schema)
+    columns = [table.column(f.name).cast(f.type) for f in schema]
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def scalar(value: Any, arrow_type: pa.DataType) -> pa.Scalar:

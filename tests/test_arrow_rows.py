@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pyarrow as pa
 import pytest
@@ -55,7 +55,15 @@ def test_a_value_of_the_wrong_type_is_refused() -> None:
         table_from_rows([{"small": "not a number"}], SCHEMA)
 
 
+def test_dates_are_read_from_their_iso_text() -> None:
+    schema = pa.schema([("day", pa.date32())])
+    table = table_from_rows([{"day": date(2026, 2, 28)}, {"day": None}], schema)
+    assert table.schema == schema
+    assert table.column("day").to_pylist() == [date(2026, 2, 28), None]
+
+
 def test_scalar() -> None:
     assert scalar("a", pa.string()).as_py() == "a"
     assert scalar(7, pa.int64()).type == pa.int64()
     assert scalar(None, pa.int32()).as_py() is None
+    assert scalar(date(2026, 1, 1), pa.date32()).as_py() == date(2026, 1, 1)
