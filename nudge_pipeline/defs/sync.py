@@ -18,7 +18,6 @@ from typing import Any
 import dagster as dg
 
 from nudge_pipeline.defs import build_defs, progress
-from nudge_pipeline.defs.assets.common import MAX_PARTITIONS_PER_RUN
 from nudge_pipeline.defs.discovery import Discovery, discover
 from nudge_pipeline.defs.failures import GLOBAL_CAUSES, QUOTA_EXHAUSTED, cause_of, describe
 from nudge_pipeline.defs.jobs import campaign_run_job, customers_job, snapshots_job
@@ -35,6 +34,11 @@ from nudge_pipeline.defs.run_workers import (
 )
 
 NOT_ATTEMPTED = "not attempted"
+# Larger than a UI backfill's runs (MAX_PARTITIONS_PER_RUN): each Dagster run costs about
+# half a second of its own, and a partition that fails here sends the others of its run
+# back for runs of their own rather than failing them. 200 partitions of 5,000 messages
+# landed in 27 s with runs of 100 against 32 s with runs of 25.
+SYNC_PARTITIONS_PER_RUN = 100
 
 
 @dataclass
@@ -134,7 +138,7 @@ class SyncEngine:
         instance: dg.DagsterInstance,
         campaign_ids: Sequence[str] = (),
         listener: Listener | None = None,
-        max_partitions_per_run: int = MAX_PARTITIONS_PER_RUN,
+        max_partitions_per_run: int = SYNC_PARTITIONS_PER_RUN,
         parallel: int = 1,
         worker_setup: Callable[[], None] | None = None,
     ) -> None:
