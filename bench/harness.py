@@ -160,8 +160,9 @@ def run_sync(
     work: Path,
     warehouse_url: str | None = None,
     dagster_postgres_url: str | None = None,
+    sync_args: Sequence[str] = (),
 ) -> Measured:
-    """`nudge-pipeline sync` on an existing, empty Dagster instance (created untimed, once).
+    """`nudge-pipeline sync [sync_args]` on an existing, empty Dagster instance (created once).
 
     The instance keeps its runs and event log in SQLite files (the default), or in the
     PostgreSQL database at `dagster_postgres_url`.
@@ -178,7 +179,7 @@ def run_sync(
         else:  # the project's own local instance, as users run it
             shutil.copy(PROJECT_INSTANCE_YAML, home / "dagster.yaml")
         run_measured(f"{label}: instance", [PYTHON, "-c", _CREATE_INSTANCE], env).check()
-    return run_measured(label, [CLI, "sync"], env).check()
+    return run_measured(label, [CLI, "sync", *sync_args], env).check()
 
 
 def run_baseline(label: str, args: Sequence[str], env: dict[str, str] | None = None) -> Measured:
