@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import requests
-
 from nudge_pipeline.defs.partitions import PartitionKeyError
 from nudge_pipeline.lake.errors import LakeInputError
 from nudge_pipeline.nudgescribe import errors as api
@@ -34,10 +32,8 @@ def cause_of(exc: BaseException) -> str:
         return "not found"
     if isinstance(exc, api.RequestError):
         return "request rejected"
-    if isinstance(exc, api.TransientError):
+    if isinstance(exc, api.TransientError):  # the client's form of every transport error
         return "unreachable API" if exc.status is None else "API kept failing"
-    if isinstance(exc, requests.RequestException | ConnectionError):
-        return "unreachable API"
     if isinstance(exc, LakeInputError):
         return "unreadable export file"
     if isinstance(exc, PartitionKeyError):
