@@ -11,30 +11,21 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+
+from tests.loopback_server import LoopbackServer, RawAnswer
 
 # Hop-by-hop or recomputed headers: never copied between the two legs.
 _SKIP_REQUEST_HEADERS = {"host", "content-length", "connection", "accept-encoding"}
 _KEEP_RESPONSE_HEADERS = {"content-type", "retry-after", "location"}
 
 
-@dataclass
-class Answer:
-    status: int = 200
-    body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-    # Announce the full Content-Length but send only this many bytes, then close.
-    cut_after: int | None = None
-    # Send this many bytes, wait this long, then send the rest.
-    pause_after: tuple[int, float] | None = None
-
+class Answer(RawAnswer):
     @classmethod
     def json(cls, data: Any, status: int = 200) -> Answer:
         return cls(status, json.dumps(data).encode(), {"content-type": "application/json"})
@@ -93,17 +84,15 @@ class TamperingProxy:
         self.requests: list[Seen] = []
         self._lock = threading.Lock()
         self._session = requests.Session()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._server = LoopbackServer(self._answer)
 
     @property
     def port(self) -> int:
-        return int(self._server.server_address[1])
+        return self._server.port
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self._server.url
 
     def tamper(
         self,
@@ -174,12 +163,11 @@ class TamperingProxy:
         )
 
     def start(self) -> TamperingProxy:
-        self._thread.start()
+        self._server.start()
         return self
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.close()
         self._session.close()
 
     def __enter__(self) -> TamperingProxy:
@@ -229,42 +217,3 @@ class TamperingProxy:
         if "json" in answer.headers.get("content-type", ""):
             answer = answer.with_json(self._to_client(answer.data()))
         return answer
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                answer = owner._answer(self.command, self.path, headers, raw)
-                self.send_response(answer.status)
-                for name, value in answer.headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(answer.body)))
-                if answer.cut_after is not None:
-                    self.send_header("Connection", "close")
-                self.end_headers()
-                if answer.cut_after is not None:
-                    self.wfile.write(answer.body[: answer.cut_after])
-                    self.wfile.flush()
-                    self.close_connection = True
-                    return
-                if answer.pause_after is not None:
-                    first, seconds = answer.pause_after
-                    self.wfile.write(answer.body[:first])
-                    self.wfile.flush()
-                    time.sleep(seconds)
-                    self.wfile.write(answer.body[first:])
-                    return
-                self.wfile.write(answer.body)
-
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
-
-        return Handler
