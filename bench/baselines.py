@@ -91,32 +91,41 @@ def limit(csv_dir: Path, out_dir: Path) -> dict[str, Any]:
 # --------------------------------------------------------------------- (b) dlt's path
 
 
-def _api_session() -> tuple[Any, str, dict[str, str]]:
+def api_session(
+    base_url: str, api_code: str, api_key: str, api_secret: str
+) -> tuple[Any, str, dict[str, str]]:
+    """A requests session logged in to the API: (session, base URL, headers to send)."""
     import requests
-
-    base = os.environ["NUDGESCRIBE_BASE_URL"].rstrip("/")
     from requests.adapters import HTTPAdapter
     from urllib3.util.retry import Retry
 
+    base = base_url.rstrip("/")
     session = requests.Session()
     session.trust_env = False
     # Keep-alive connections the server has dropped are retried, as any careful client does.
     retry = Retry(total=3, connect=3, read=2, allowed_methods=None, backoff_factor=0.2)
     session.mount("http://", HTTPAdapter(pool_maxsize=16, max_retries=retry))
     session.mount("https://", HTTPAdapter(pool_maxsize=16, max_retries=retry))
-    context = json.dumps({"api_access": True, "api_code": os.environ["NUDGESCRIBE_API_CODE"]})
+    context = json.dumps({"api_access": True, "api_code": api_code})
     headers = {"x-auth-context": context, "x-ip": "127.0.0.1"}
     login = session.post(
         f"{base}/v1/auth",
-        json={
-            "api_key": os.environ["NUDGESCRIBE_API_KEY"],
-            "api_secret": os.environ["NUDGESCRIBE_API_SECRET"],
-        },
+        json={"api_key": api_key, "api_secret": api_secret},
         headers=headers,
         timeout=60,
     )
     login.raise_for_status()
     return session, base, headers | {"authorization": f"Bearer {login.json()['token']}"}
+
+
+def _api_session() -> tuple[Any, str, dict[str, str]]:
+    env = os.environ
+    return api_session(
+        env["NUDGESCRIBE_BASE_URL"],
+        env["NUDGESCRIBE_API_CODE"],
+        env["NUDGESCRIBE_API_KEY"],
+        env["NUDGESCRIBE_API_SECRET"],
+    )
 
 
 def _published_runs(session: Any, base: str, headers: dict[str, str]) -> list[dict[str, str]]:

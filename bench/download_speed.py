@@ -40,8 +40,13 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import requests
 
-from nudge_pipeline.lake.csv_stream import BLOCK_SIZE
-from nudge_pipeline.simulator import SimConfig, SimHandle, run_simulator
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from baselines import api_session  # noqa: E402
+from harness import single_run_config  # noqa: E402
+
+from nudge_pipeline.lake.csv_stream import BLOCK_SIZE  # noqa: E402
+from nudge_pipeline.simulator import SimHandle, run_simulator  # noqa: E402
 
 MESSAGES = 1_000_000
 ROWS_PER_FILE = 10_000
@@ -53,15 +58,9 @@ class Client:
     """One authenticated requests session: set-up calls, and downloads for comparison."""
 
     def __init__(self, sim: SimHandle) -> None:
-        self.base_url = sim.base_url
-        self.session = requests.Session()
-        self.session.trust_env = False  # loopback: no proxy lookups per request
-        context = json.dumps({"api_access": True, "api_code": sim.api_code})
-        self.headers = {"x-auth-context": context, "x-ip": "127.0.0.1"}
-        token = self.call(
-            "/v1/auth", {"api_key": sim.account.api_key, "api_secret": sim.account.api_secret}
-        )["token"]
-        self.headers["authorization"] = f"Bearer {token}"
+        self.session, self.base_url, self.headers = api_session(
+            sim.base_url, sim.api_code, sim.account.api_key, sim.account.api_secret
+        )
 
     def post(self, path: str, body: dict[str, Any], **kw: Any) -> requests.Response:
         response = self.session.post(
@@ -206,16 +205,7 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--min-ratio", type=float, default=4.0)
     args = parser.parse_args()
-    config = SimConfig(
-        workspaces=1,
-        campaigns_per_stage=1,
-        runs_per_campaign=1,
-        customer_groups=1,
-        customers_per_group=10,
-        messages_per_run=MESSAGES,
-        rows_per_file=ROWS_PER_FILE,
-        export_duration=0,
-    )
+    config = single_run_config(MESSAGES, ROWS_PER_FILE)
     load_before = os.getloadavg()[0]
     with run_simulator(config) as sim:
         clients = [Client(sim) for _ in range(args.connections)]

@@ -21,8 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import yaml
 
 from nudge_pipeline.simulator import SimConfig, SimHandle, run_simulator
+from nudge_pipeline.sync import INSTANCE_YAML
 
 BENCH_DIR = Path(__file__).resolve().parent
 PROJECT_INSTANCE_YAML = BENCH_DIR.parent / "dagster_home" / "dagster.yaml"
@@ -137,21 +139,11 @@ _CREATE_INSTANCE = (
 )
 
 
-# The instance's storage on PostgreSQL (dagster-postgres), as deploy/ and dagster.yaml describe.
-_POSTGRES_INSTANCE_YAML = """\
-storage:
-  postgres:
-    postgres_url: {url}
-concurrency:
-  pools:
-    granularity: op
-    default_limit: 4
-compute_logs:
-  module: dagster._core.storage.noop_compute_log_manager
-  class: NoOpComputeLogManager
-telemetry:
-  enabled: false
-"""
+def postgres_instance_yaml(url: str) -> str:
+    """The instance `sync` creates in a new DAGSTER_HOME, with its storage on PostgreSQL."""
+    config = yaml.safe_load(INSTANCE_YAML)
+    config["storage"] = {"postgres": {"postgres_url": url}}
+    return yaml.safe_dump(config)
 
 
 def run_sync(
@@ -173,9 +165,7 @@ def run_sync(
     if not home.exists():
         home.mkdir()
         if dagster_postgres_url:
-            (home / "dagster.yaml").write_text(
-                _POSTGRES_INSTANCE_YAML.format(url=dagster_postgres_url)
-            )
+            (home / "dagster.yaml").write_text(postgres_instance_yaml(dagster_postgres_url))
         else:  # the project's own local instance, as users run it
             shutil.copy(PROJECT_INSTANCE_YAML, home / "dagster.yaml")
         run_measured(f"{label}: instance", [PYTHON, "-c", _CREATE_INSTANCE], env).check()

@@ -20,7 +20,7 @@ DEFAULT_LAKE_ROOT = "data/lake"
 DEFAULT_WAREHOUSE_URL = "duckdb:///data/warehouse.duckdb"
 DEFAULT_DAGSTER_HOME = "dagster_home"
 
-_INSTANCE_YAML = """\
+INSTANCE_YAML = """\
 # Local Dagster instance created by nudge-pipeline (SQLite storage in this folder).
 concurrency:
   pools:
@@ -64,7 +64,7 @@ def prepare_environment(
     home = home.expanduser().resolve()
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "dagster.yaml").exists():
-        (home / "dagster.yaml").write_text(_INSTANCE_YAML)
+        (home / "dagster.yaml").write_text(INSTANCE_YAML)
     settings = {
         "NUDGE_LAKE_ROOT": absolute_lake_root(lake),
         "NUDGE_WAREHOUSE_URL": absolute_warehouse_url(url),
