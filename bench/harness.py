@@ -24,7 +24,7 @@ import psutil
 import yaml
 
 from nudge_pipeline.simulator import SimConfig, SimHandle, run_simulator
-from nudge_pipeline.sync import INSTANCE_YAML
+from nudge_pipeline.sync import INSTANCE_YAML, simulator_environment
 
 BENCH_DIR = Path(__file__).resolve().parent
 PROJECT_INSTANCE_YAML = BENCH_DIR.parent / "dagster_home" / "dagster.yaml"
@@ -112,21 +112,11 @@ def program_env() -> dict[str, str]:
     return env
 
 
-def api_env(sim: SimHandle) -> dict[str, str]:
-    account = sim.account
-    return {
-        "NUDGESCRIBE_BASE_URL": sim.base_url,
-        "NUDGESCRIBE_API_CODE": account.api_code,
-        "NUDGESCRIBE_API_KEY": account.api_key,
-        "NUDGESCRIBE_API_SECRET": account.api_secret,
-    }
-
-
 def sync_env(sim: SimHandle, work: Path, warehouse_url: str | None = None) -> dict[str, str]:
     """What a user sets for `nudge-pipeline sync` (design.md), with fresh lake and instance."""
     return {
         **program_env(),
-        **api_env(sim),
+        **simulator_environment(sim),
         "NUDGE_LAKE_ROOT": str(work / "lake"),
         "NUDGE_WAREHOUSE_URL": warehouse_url or f"duckdb:///{work / 'warehouse.duckdb'}",
         "DAGSTER_HOME": str(work / "dagster_home"),
@@ -232,7 +222,7 @@ def prepare_exports(sim: SimHandle, workers: int = 8) -> int:
     sys.path.insert(0, str(BENCH_DIR))
     from baselines import _api_session, _export_files, _published_runs
 
-    for name, value in api_env(sim).items():
+    for name, value in simulator_environment(sim).items():
         os.environ[name] = value
     session, base, headers = _api_session()
     try:

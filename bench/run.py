@@ -29,6 +29,7 @@ import harness  # noqa: E402
 from harness import FETCH, PAGES, PUBLISH, Measured  # noqa: E402
 
 from nudge_pipeline.simulator import SimConfig, SimHandle  # noqa: E402
+from nudge_pipeline.sync import simulator_environment  # noqa: E402
 
 ONE_MILLION = 1_000_000
 ROWS_PER_FILE = 10_000
@@ -228,7 +229,7 @@ def export_rounds(ctx: Context, messages: int, rounds: int) -> dict[str, Any]:
     """Alternating rounds of limit, dlt and sync on the same simulator and files."""
     sim = ctx.sims.get(f"{messages}", harness.single_run_config(messages, ROWS_PER_FILE))
     csv_dir = harness.export_csv_dir(sim)
-    api = {**harness.program_env(), **harness.api_env(sim)}
+    api = {**harness.program_env(), **simulator_environment(sim)}
     runs: dict[str, list[Measured]] = {"limit": [], "dlt": [], "us": []}
     steps: list[dict[str, float]] = []
     contestants: dict[str, Callable[[int], Measured]] = {
