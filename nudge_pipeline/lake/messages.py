@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from nudge_pipeline import crashpoints
+from nudge_pipeline.arrow_rows import scalar
 
 from .csv_stream import BLOCK_SIZE, CsvContentError, HashingReader, Readable, open_csv_batches
 from .errors import LakeInputError, RowTooLargeError
@@ -151,12 +152,10 @@ def _convert(
     extra_idx = [i for i in range(len(columns)) if i not in (customer_idx, message_idx)]
     extra_names = [columns[i] for i in extra_idx]
 
-    constants = _FileConstants(
-        _text_scalar(campaign_id),
-        _text_scalar(run_id),
-        _int32_scalar(file_num),
-        _text_scalar(export_job_id),
-    )
+    campaign = scalar(campaign_id, pa.string())
+    run = scalar(run_id, pa.string())
+    file = scalar(file_num, pa.int32())
+    job = scalar(export_job_id, pa.string())
     writer = pq.ParquetWriter(
         sink,
         MESSAGE_SCHEMA,
@@ -175,14 +174,14 @@ def _convert(
             extra = _extra_json(batch, extra_idx, extra_names)
             out = pa.RecordBatch.from_arrays(
                 [
-                    pa.repeat(constants.campaign_id, n),
-                    pa.repeat(constants.run_id, n),
-                    pa.repeat(constants.file_num, n),
+                    pa.repeat(campaign, n),
+                    pa.repeat(run, n),
+                    pa.repeat(file, n),
                     _int64s(np.arange(row_count + 1, row_count + n + 1, dtype=np.int64)),
                     batch.column(customer_idx),
                     batch.column(message_idx),
                     extra,
-                    pa.repeat(constants.export_job_id, n),
+                    pa.repeat(job, n),
                 ],
                 schema=MESSAGE_SCHEMA,
             )
@@ -206,31 +205,7 @@ def _convert(
     return columns, row_count
 
 
-@dataclass(frozen=True)
-class _FileConstants:
-    campaign_id: pa.Scalar
-    run_id: pa.Scalar
-    file_num: pa.Scalar
-    export_job_id: pa.Scalar
-
-
-# Arrow values built from buffers: converting Python objects (pa.array, pa.scalar) makes
-# pyarrow import pandas, which takes seconds on a process's first file.
-def _text_scalar(value: str) -> pa.Scalar:
-    data = value.encode("utf-8")
-    offsets = np.array([0, len(data)], dtype=np.int32)
-    one = pa.Array.from_buffers(pa.string(), 1, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
-    return one[0]
-
-
-def _int32_scalar(value: int) -> pa.Scalar:
-    return _int32s(np.array([value], dtype=np.int32))[0]
-
-
-def _int32s(values: np.ndarray) -> pa.Array:
-    return pa.Array.from_buffers(pa.int32(), len(values), [None, pa.py_buffer(values)])
-
-
+# Built from a buffer: pa.array of Python values would make pyarrow import pandas.
 def _int64s(values: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values)])
 
