@@ -71,16 +71,16 @@ def discover_runs(
     client: NudgescribeClient,
     campaigns: Sequence[Campaign],
     allowed_stages: Sequence[str],
-    failed: dict[str, NudgescribeError] | None = None,
+    failed: dict[str, NudgescribeError],
 ) -> list[DiscoveredRun]:
     """Runs of each campaign. A campaign whose history cannot be read goes into `failed`
-    (when given) and the others are still discovered, unless the cause rules out them all."""
+    and the others are still discovered, unless the cause rules out them all."""
     found: list[DiscoveredRun] = []
     for campaign in campaigns:
         try:
             runs = client.list_runs(campaign.campaign_id)
         except NudgescribeError as exc:
-            if failed is None or cause_of(exc) in GLOBAL_CAUSES:
+            if cause_of(exc) in GLOBAL_CAUSES:
                 raise
             failed[campaign.campaign_id] = exc
             continue

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +18,7 @@ from typing import Any
 import dagster as dg
 
 from nudge_pipeline.defs import build_defs, progress
+from nudge_pipeline.defs.assets.common import plain_metadata
 from nudge_pipeline.defs.discovery import Discovery, discover
 from nudge_pipeline.defs.failures import GLOBAL_CAUSES, QUOTA_EXHAUSTED, cause_of, describe
 from nudge_pipeline.defs.jobs import campaign_run_job, customers_job, snapshots_job
@@ -58,10 +59,6 @@ class RunOutcome:
 class Materialized:
     run_id: str
     metadata: dict[str, Any]
-
-
-def _plain(metadata: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: getattr(value, "value", value) for key, value in metadata.items()}
 
 
 @dataclass
@@ -282,7 +279,7 @@ class SyncEngine:
         ).records
         if not records or records[0].asset_materialization is None:
             return {}
-        return _plain(records[0].asset_materialization.metadata)
+        return plain_metadata(records[0].asset_materialization.metadata)
 
     def _latest_by_partition(self, asset: str, keys: Sequence[str]) -> dict[str, Materialized]:
         """The latest materialization of each of `keys`, read in pages, not a query each."""
@@ -297,7 +294,9 @@ class SyncEngine:
             for record in page.records:
                 event = record.asset_materialization
                 if event is not None and event.partition and event.partition not in found:
-                    found[event.partition] = Materialized(record.run_id, _plain(event.metadata))
+                    found[event.partition] = Materialized(
+                        record.run_id, plain_metadata(event.metadata)
+                    )
             if not page.has_more:
                 break
             cursor = page.cursor

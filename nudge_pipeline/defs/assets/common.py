@@ -57,7 +57,11 @@ def previous_metadata(
     ).records
     if not records or records[0].asset_materialization is None:
         return {}
-    metadata = records[0].asset_materialization.metadata
+    return plain_metadata(records[0].asset_materialization.metadata)
+
+
+def plain_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """Materialization metadata as plain values (MetadataValue → its value)."""
     return {key: getattr(value, "value", value) for key, value in metadata.items()}
 
 
