@@ -124,7 +124,7 @@ class Downloader:
             "file_num": file_num,
             "export_type": export_type,
         }
-        label = f"campaign {campaign_id} run {run_id} file {file_num}"
+        label = f"campaign {campaign_id} run {run_id} export file {file_num}"
         opener = self._utf8_opener(body) if export_type == "utf8" else self._url_opener(body)
 
         def attempt() -> T:
