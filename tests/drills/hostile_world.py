@@ -7,7 +7,6 @@ the lake, the warehouse and the Dagster failure metadata.
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -31,6 +30,7 @@ from nudge_pipeline.simulator import SimConfig, SimHandle
 from tests.e2e.helpers import client_for
 
 from .scripted_server import TamperingProxy
+from .sync_drill import lake_files
 
 WORLD = SimConfig(
     campaigns_per_stage=3,
@@ -177,7 +177,7 @@ class Pipeline:
 
     def lake_files(self, campaign_id: str, run_id: str) -> list[Path]:
         """Every file (temporaries included) under the run's lake folder."""
-        return walk(self.lake_root / message_dir(campaign_id, run_id))
+        return lake_files(self.lake_root / message_dir(campaign_id, run_id))
 
     def lake_rows(self, campaign_id: str, run_id: str) -> MessageRows:
         rows: MessageRows = Counter()
@@ -216,7 +216,7 @@ class Pipeline:
         return int(rows[0][0]) if rows else 0
 
     def customer_files(self, group_id: str) -> dict[Path, bytes]:
-        return {p: p.read_bytes() for p in walk(self.lake_root / customers_dir(group_id))}
+        return {p: p.read_bytes() for p in lake_files(self.lake_root / customers_dir(group_id))}
 
     def customer_rows(self, group_id: str) -> list[Any]:
         return sorted(
@@ -241,12 +241,6 @@ class Pipeline:
         assert self.lake_files(c, r) == []
         assert self.warehouse_rows(c, r) == Counter()
         assert self.warehouse_files(c, r) == 0
-
-
-def walk(folder: Path) -> list[Path]:
-    if not folder.exists():
-        return []
-    return sorted(Path(d) / f for d, _, files in os.walk(folder) for f in files)
 
 
 def landed_keys(result: dg.ExecuteInProcessResult) -> set[str]:

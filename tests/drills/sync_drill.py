@@ -42,6 +42,7 @@ PAGES = "POST /v1/messages/pages"
 FETCH = "POST /v1/messages/fetch"
 
 MessageKey = tuple[str, str, str, str]  # campaign_id, run_id, customer_id, message
+RunKey = tuple[str, str]  # campaign_id, run_id
 
 
 @dataclass(frozen=True)
@@ -166,6 +167,13 @@ def _query(url: str, sql: str) -> list[Any]:
             return list(conn.execute(sa.text(sql)).all())
     finally:
         engine.dispose()
+
+
+def messages_by_run(messages: Counter[MessageKey]) -> dict[RunKey, Counter[MessageKey]]:
+    runs: dict[RunKey, Counter[MessageKey]] = {}
+    for key, n in messages.items():
+        runs.setdefault((key[0], key[1]), Counter())[key] = n
+    return runs
 
 
 def lake_files(lake_root: Path) -> list[Path]:

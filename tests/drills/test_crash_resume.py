@@ -47,6 +47,7 @@ from tests.drills.sync_drill import (
     drill_env,
     lake_message_files,
     make_dagster_home,
+    messages_by_run,
     observe_landing,
     published_messages,
     run_sync,
@@ -81,16 +82,6 @@ TEST_NAME = "test_sync_killed_at_step_resumes_exactly_once_without_republishing"
 # The project's dagster.yaml allows two, so dead runs must give theirs back, or after two
 # kills no sync could run again.
 HOLDING_A_POOL_SLOT = set(crashpoints.STEPS) - {MID_WAREHOUSE_LOAD}
-
-
-RunKey = tuple[str, str]
-
-
-def _runs(messages: Counter[MessageKey]) -> dict[RunKey, Counter[MessageKey]]:
-    by_run: dict[RunKey, Counter[MessageKey]] = {}
-    for key, n in messages.items():
-        by_run.setdefault((key[0], key[1]), Counter())[key] = n
-    return by_run
 
 
 def _partial_files(lake_root: Path) -> list[str]:
@@ -147,7 +138,7 @@ def run_drill(key: DrillKey, template: Path, root: Path) -> Drill:
         store = ExportStateStore(Lake(lake_root))
         warehouse_after_crash = warehouse_messages(warehouse_url)
         partial_files_after_crash = _partial_files(lake_root)
-        states_after_crash = [store.get(c, r) for c, r in _runs(expected)]
+        states_after_crash = [store.get(c, r) for c, r in messages_by_run(expected)]
         stats_of_crashed = sim.stats()
         pool_slots_held_after_crash = claimed_pool_slots(home)
         sim.reset_stats()
@@ -208,10 +199,10 @@ def test_sync_killed_at_step_resumes_exactly_once_without_republishing(
     assert drill.crashed.killed, drill.crashed.tail()
     assert drill.pool_slots_held_after_crash == (step in HOLDING_A_POOL_SLOT)
     expected = drill.expected
-    eligible_runs = len(_runs(expected))
+    eligible_runs = len(messages_by_run(expected))
     # A run is in the warehouse with all its rows or not at all; no file is half written.
-    wanted = _runs(expected)
-    for run, rows in _runs(drill.warehouse_after_crash).items():
+    wanted = messages_by_run(expected)
+    for run, rows in messages_by_run(drill.warehouse_after_crash).items():
         assert rows == wanted.get(run), f"run {run} is partly loaded"
     assert drill.partial_files_after_crash == []
     if step == POLLING:

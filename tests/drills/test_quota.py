@@ -9,7 +9,6 @@ of them is refused once, never retried.
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +16,9 @@ import pytest
 
 from tests.drills.sync_drill import (
     PUBLISH,
-    MessageKey,
     drill_env,
     lake_messages,
+    messages_by_run,
     published_messages,
     run_sync,
     temp_files,
@@ -31,19 +30,12 @@ WORLD = {"workspaces": 2, "customer_groups": 1, "messages_per_run": 40, "rows_pe
 QUOTA = 2
 
 
-def by_run(messages: Counter[MessageKey]) -> dict[tuple[str, str], Counter[MessageKey]]:
-    runs: dict[tuple[str, str], Counter[MessageKey]] = {}
-    for key, n in messages.items():
-        runs.setdefault((key[0], key[1]), Counter())[key] = n
-    return runs
-
-
 @pytest.mark.slow
 def test_exhausted_quota_lands_what_it_can_and_fails_once_without_retrying(
     make_simulator: Any, duckdb_url: str, dagster_home: Path, tmp_path: Path
 ) -> None:
     sim = make_simulator(**WORLD, publish_quota=QUOTA)
-    expected = by_run(published_messages(sim))
+    expected = messages_by_run(published_messages(sim))
     assert len(expected) > QUOTA
     env = drill_env(sim, tmp_path, duckdb_url, dagster_home, NUDGE_PARALLEL_DOWNLOADS="1")
     sim.reset_stats()
@@ -58,11 +50,11 @@ def test_exhausted_quota_lands_what_it_can_and_fails_once_without_retrying(
     assert stats["calls"].get(PUBLISH, 0) == QUOTA + 1
     assert stats["responses"][PUBLISH] == {"200": QUOTA, "429": 1}
     # The runs published before the quota ran out landed whole; nothing else landed.
-    landed = by_run(warehouse_messages(duckdb_url))
+    landed = messages_by_run(warehouse_messages(duckdb_url))
     assert len(landed) == QUOTA
     assert all(rows == expected[run] for run, rows in landed.items())
     lake_root = (tmp_path / "lake").resolve()
-    assert by_run(lake_messages(lake_root)) == landed
+    assert messages_by_run(lake_messages(lake_root)) == landed
     assert temp_files(lake_root) == []
 
     # Run again with the quota still spent: one refused publish, nothing re-landed.
@@ -70,4 +62,4 @@ def test_exhausted_quota_lands_what_it_can_and_fails_once_without_retrying(
     again = run_sync(env)
     assert again.returncode == 1, again.tail()
     assert sim.stats()["responses"][PUBLISH] == {"429": 1}
-    assert by_run(warehouse_messages(duckdb_url)) == landed
+    assert messages_by_run(warehouse_messages(duckdb_url)) == landed

@@ -35,8 +35,8 @@ from nudge_pipeline.nudgescribe import decrypt_profile
 from nudge_pipeline.simulator import SimHandle
 from tests.e2e.helpers import client_for, sync_env
 
-from .hostile_world import walk
 from .scripted_server import Answer, Seen, TamperingProxy
+from .sync_drill import lake_files
 
 UMASK = 0o027
 JWT = re.compile(rb"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}")
@@ -125,7 +125,7 @@ def dagster_traces(home: Path) -> bytes:
 
 def lake_contents(lake: Path) -> bytes:
     chunks = []
-    for path in walk(lake):
+    for path in lake_files(lake):
         if path.suffix == ".parquet":
             parquet = pq.ParquetFile(path)
             chunks.append(repr(parquet.metadata.metadata).encode())
@@ -210,7 +210,7 @@ def test_a_debug_sync_with_faults_leaks_no_secret_anywhere(
     # Logs, exception texts and the Dagster instance: no credential, no profile value.
     traces = dagster_traces(home)
     assert b"Missing required fields." in traces, "the failure reached the event log"
-    home_bytes = b"\n".join(p.read_bytes() for p in walk(home))
+    home_bytes = b"\n".join(p.read_bytes() for p in lake_files(home))
     for name, haystack in (("output", output), ("event log", traces), ("home", home_bytes)):
         leaks = find(haystack, credentials | ciphertexts | plain_values, (JWT, CIPHERTEXT))
         assert not leaks, f"{name} holds {leaks}"
@@ -230,8 +230,8 @@ def test_a_debug_sync_with_faults_leaks_no_secret_anywhere(
     assert not stats["storage_auth_header_seen"], stats["storage_auth_headers"]
 
     # Every file and folder we created follows the umask: no group write, nothing for others.
-    created = [*walk(lake), *walk(database.parent)]
-    folders = {p.parent for p in walk(lake)} | {lake}
+    created = [*lake_files(lake), *lake_files(database.parent)]
+    folders = {p.parent for p in lake_files(lake)} | {lake}
     assert created
     for path in [*created, *folders]:
         mode = stat.S_IMODE(path.stat().st_mode)
