@@ -45,6 +45,7 @@ def test_loads_and_checks_in_a_session_share_one_connection(
         with pytest.raises(LoadMismatchError):
             any_warehouse.replace_messages("c", "r-1", wrong)
         assert any_warehouse.message_count("c", "r-1") == 14
+        assert any_warehouse.file_count("c", "r-1") == 2
         assert any_warehouse.duplicate_message_keys_by_run([("c", "r-1"), ("c", "r-2")]) == {
             ("c", "r-1"): 0,
             ("c", "r-2"): 0,
