@@ -219,9 +219,11 @@ class Pipeline:
         return {p: p.read_bytes() for p in lake_files(self.lake_root / customers_dir(group_id))}
 
     def customer_rows(self, group_id: str) -> list[Any]:
+        """The group's rows, with synced_at: rows written again (even identical) differ."""
         return sorted(
             self.query(
-                "SELECT customer_id, extended_profile, updated_at FROM nudgescribe.customers"
+                "SELECT customer_id, extended_profile, updated_at, synced_at"
+                " FROM nudgescribe.customers"
                 " WHERE customer_group_id = :g",
                 g=group_id,
             )

@@ -376,6 +376,16 @@ def test_a_token_expiring_mid_download_is_renewed_and_the_run_lands(
     pipeline.assert_landed_exactly(victim)
     pipeline.assert_landed_exactly(bystander)
     assert proxy.calls("GET /v1/auth") >= 1, "the token was renewed"
+    # Renewed before it was used stale: file 1 is fetched once, with another token than file 0.
+    victim_run = {"campaign_id": victim.campaign_id, "run_id": victim.run_id}
+    assert proxy.calls(FETCH, **victim_run, file_num=1) == 1
+    tokens = {
+        r.body["file_num"]: r.headers.get("authorization")
+        for r in proxy.requests
+        if f"{r.method} {r.path}" == FETCH
+        and all(r.body.get(k) == v for k, v in victim_run.items())
+    }
+    assert tokens[0] != tokens[1]
 
 
 def test_a_token_rejected_as_expired_logs_in_once_and_the_run_lands(
