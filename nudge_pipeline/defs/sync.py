@@ -149,6 +149,8 @@ class SyncEngine:
         self.defs = build_defs(self.resources)
         self.report = SyncReport()
         self.stopped_by: str | None = None
+        # Partitions a phase's settle sent back for a Dagster run of their own.
+        self.sent_back: set[str] = set()
         self._runner: InProcessRunner | ProcessRunner | None = None
 
     # -- steps --------------------------------------------------------------------------
@@ -225,12 +227,11 @@ class SyncEngine:
         queue = deque((phase, chunk) for phase in phases for chunk in self._chunks(phase))
         announced: set[str] = set()
         running: dict[Future[ChunkOutcome], tuple[Phase, list[str]]] = {}
-        retries: set[str] = set()
         while queue or running:
             while (
                 queue
                 and len(running) < self._runner.workers
-                and self._may_start(queue[0][1], retries)
+                and self._may_start(queue[0][1])
             ):
                 phase, chunk = queue.popleft()
                 if phase.name not in announced:
@@ -246,17 +247,17 @@ class SyncEngine:
                 outcome = self._runner.outcome(future, chunk or None, phase.what)
                 self.report.dagster_run_ids.append(outcome.run_id)
                 retry = phase.settle(chunk, outcome)
-                retries.update(retry)
+                self.sent_back.update(retry)
                 queue.extendleft((phase, c) for c in reversed(self._chunks(phase, retry)))
         for phase in phases:  # nothing to run: still shown, as done
             if phase.name not in announced:
                 _emit(self.listener, "phase", name=phase.name, total=0)
 
-    def _may_start(self, chunk: Sequence[str], retries: set[str]) -> bool:
+    def _may_start(self, chunk: Sequence[str]) -> bool:
         # A spent quota rules out new exports, not landing those a stopped run completed:
         # partitions sent back for a run of their own reuse their export, publishing nothing.
         if self.stopped_by == QUOTA_EXHAUSTED and chunk:
-            return set(chunk) <= retries
+            return set(chunk) <= self.sent_back
         return not self.stopped_by
 
     def _chunks(self, phase: Phase, keys: Sequence[str] | None = None) -> list[list[str]]:
@@ -367,7 +368,6 @@ class SyncEngine:
                 outcome.state, outcome.reason = NOT_ATTEMPTED, ""
                 todo.append(run.partition_key)
         self.report.runs = list(outcomes.values())
-        retried: set[str] = set()
 
         def settle(chunk: list[str], result: ChunkOutcome) -> list[str]:
             bystanders = []
@@ -389,7 +389,7 @@ class SyncEngine:
                     outcome.rows = int(meta.get("dagster/row_count") or 0)
                     outcome.files = int(meta.get("num_files") or 0)
                     _emit(self.listener, "run_done", key=key, state="landed")
-                elif key not in retried:
+                elif key not in self.sent_back:
                     bystanders.append(key)
                 else:
                     export = self._latest_metadata("message_export", key)
@@ -402,7 +402,6 @@ class SyncEngine:
                     outcome.state, outcome.reason = "failed", "not landed after a retry"
                     self._fail("not landed", key, "a failure elsewhere in its run stopped it")
             # Partitions held up by another partition's failure get a run of their own.
-            retried.update(bystanders)
             return bystanders
 
         return Phase(
