@@ -228,11 +228,7 @@ class SyncEngine:
         announced: set[str] = set()
         running: dict[Future[ChunkOutcome], tuple[Phase, list[str]]] = {}
         while queue or running:
-            while (
-                queue
-                and len(running) < self._runner.workers
-                and self._may_start(queue[0][1])
-            ):
+            while queue and len(running) < self._runner.workers and self._may_start(queue[0][1]):
                 phase, chunk = queue.popleft()
                 if phase.name not in announced:
                     announced.add(phase.name)
