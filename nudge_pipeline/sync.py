@@ -22,6 +22,14 @@ DEFAULT_DAGSTER_HOME = "dagster_home"
 
 INSTANCE_YAML = """\
 # Local Dagster instance created by nudge-pipeline (SQLite storage in this folder).
+storage:
+  # The files of `storage: sqlite`, with event-log connections kept open between events.
+  custom:
+    module: nudge_pipeline.defs.instance_storage
+    class: LocalSqliteStorage
+    config:
+      base_dir:
+        env: DAGSTER_HOME
 concurrency:
   pools:
     # Steps that call the Nudgescribe API hold a slot of the pool `nudgescribe_api` each,

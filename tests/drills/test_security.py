@@ -18,6 +18,7 @@ carry the user's umask.
 from __future__ import annotations
 
 import json
+import os
 import re
 import stat
 import subprocess
@@ -25,6 +26,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import dagster as dg
 import duckdb
@@ -109,7 +111,9 @@ def find(
 
 def dagster_traces(home: Path) -> bytes:
     """Every event of every run (messages, metadata, errors), run tags and run config."""
-    instance = dg.DagsterInstance.from_config(str(home))
+    # The instance's storage is configured from DAGSTER_HOME, as for every Dagster command.
+    with mock.patch.dict(os.environ, {"DAGSTER_HOME": str(home)}):
+        instance = dg.DagsterInstance.from_config(str(home))
     try:
         chunks = []
         records = instance.get_run_records()
