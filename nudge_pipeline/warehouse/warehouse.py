@@ -59,6 +59,7 @@ class Warehouse:
             path.with_name(path.name + ".lock") if path and self.dialect == "duckdb" else None
         )
         self._held: Connection | None = None
+        self._grouped = False  # inside transaction(): writes join its one transaction
 
     def __repr__(self) -> str:
         return f"Warehouse({self.engine.url.render_as_string(hide_password=True)!r})"
@@ -97,6 +98,9 @@ class Warehouse:
     @contextmanager
     def _write(self) -> Iterator[Connection]:
         """One write transaction; on DuckDB, also the cross-process writer lock."""
+        if self._grouped and self._held is not None:
+            yield self._held
+            return
         with self._writer_lock(), self._connection() as conn, conn.begin():
             yield conn
 
@@ -107,7 +111,7 @@ class Warehouse:
                 yield conn
             finally:
                 # A held connection outlives the read: end the transaction it began.
-                if conn.in_transaction():
+                if conn.in_transaction() and not self._grouped:
                     conn.rollback()
 
     @contextmanager
@@ -127,6 +131,25 @@ class Warehouse:
                 yield self
             finally:
                 self._held = None
+
+    @contextmanager
+    def transaction(self) -> Iterator[Warehouse]:
+        """Make the writes inside one transaction: one commit, and all of them land or none.
+
+        Each commit is a durable flush (DuckDB's WAL, PostgreSQL's), so grouping the loads
+        of many small runs saves one per run. Reads inside see the writes made so far.
+        """
+        with self.session():
+            if self._grouped:
+                yield self
+                return
+            assert self._held is not None
+            with self._held.begin():
+                self._grouped = True
+                try:
+                    yield self
+                finally:
+                    self._grouped = False
 
     # -- DDL --------------------------------------------------------------------------
 

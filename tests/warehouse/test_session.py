@@ -69,3 +69,59 @@ def test_a_duckdb_session_holds_the_writer_lock_throughout(duckdb_url: str) -> N
                 pass
         with exclusive_file_lock(lock, timeout=0.2):
             pass
+
+
+def test_a_transaction_lands_all_its_runs_or_none(any_warehouse: Warehouse, tmp_path: Path) -> None:
+    runs = {
+        run: write_message_files(tmp_path / run, "c", run, files=2, rows_per_file=5)
+        for run in ("r-1", "r-2", "r-3")
+    }
+    wh = any_warehouse
+    with wh.transaction():
+        assert wh.replace_messages("c", "r-1", runs["r-1"]) == 10
+        assert wh.replace_messages("c", "r-2", runs["r-2"]) == 10
+        assert wh.message_count("c", "r-2") == 10  # reads inside see the writes so far
+        # Not committed yet: another connection sees nothing (PostgreSQL; DuckDB refuses it).
+        if wh.dialect == "postgresql":
+            with Warehouse(str(wh.engine.url)) as other:
+                assert other.message_count("c", "r-1") == 0
+    assert wh.message_counts([("c", "r-1"), ("c", "r-2")]) == {("c", "r-1"): 10, ("c", "r-2"): 10}
+
+    wrong = [replace(runs["r-3"][0], row_count=6), runs["r-3"][1]]
+    with pytest.raises(LoadMismatchError), wh.transaction():
+        assert wh.replace_messages("c", "r-3", runs["r-3"]) == 10
+        wh.replace_messages("c", "r-1", [runs["r-1"][0]])  # would drop file 1 of r-1
+        wh.replace_messages("c", "r-3", wrong)
+    # Nothing of the failed transaction stayed, not even its successful replaces.
+    assert wh.message_counts([("c", "r-1"), ("c", "r-3")]) == {("c", "r-1"): 10, ("c", "r-3"): 0}
+    assert wh.file_count("c", "r-1") == 2
+    assert wh.file_count("c", "r-3") == 0
+    # The warehouse is usable again, one transaction per write.
+    assert wh.replace_messages("c", "r-3", runs["r-3"]) == 10
+    with Warehouse(str(wh.engine.url)) as other:
+        assert other.message_counts([("c", "r-1"), ("c", "r-2"), ("c", "r-3")]) == {
+            ("c", "r-1"): 10,
+            ("c", "r-2"): 10,
+            ("c", "r-3"): 10,
+        }
+
+
+def test_a_transaction_commits_once(any_warehouse: Warehouse, tmp_path: Path) -> None:
+    loads = [
+        write_message_files(tmp_path / f"r-{n}", "c", f"r-{n}", files=1, rows_per_file=3)
+        for n in range(4)
+    ]
+    commits = [0]
+
+    def counted(*_: Any) -> None:
+        commits[0] += 1
+
+    event.listen(any_warehouse.engine, "commit", counted)
+    with any_warehouse.transaction():
+        for n, files in enumerate(loads):
+            any_warehouse.replace_messages("c", f"r-{n}", files)
+    assert commits[0] == 1
+    with any_warehouse.session():
+        for n, files in enumerate(loads):
+            any_warehouse.replace_messages("c", f"r-{n}", files)
+    assert commits[0] == 1 + len(loads)

@@ -9,6 +9,7 @@ credentials, unreachable API). The step then fails, naming each failed partition
 cause in the failure metadata, which `sync` reads.
 """
 
+import contextlib
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -458,27 +459,63 @@ def messages(
     the_lake = lake.lake()
     store = ExportStateStore(the_lake)
     failures = PartitionFailures(context)
-    counts: dict[str, dict[str, int]] = {}
+    ready: dict[str, dict[str, Any]] = {}
+    for key in context.partition_keys:
+        state = completed_export(store, *parse_campaign_run_key(key))
+        if state is None:
+            reason = "no completed export (message_export skipped or has not run)"
+            add_partition_metadata(context, key, _skip_metadata(reason))
+        else:
+            ready[key] = state
     with warehouse.open() as wh, wh.session():
-        for key in context.partition_keys:
-            campaign_id, run_id = parse_campaign_run_key(key)
-            state = completed_export(store, campaign_id, run_id)
-            if state is None:
-                reason = "no completed export (message_export skipped or has not run)"
-                add_partition_metadata(context, key, _skip_metadata(reason))
-                continue
-            try:
-                counts[key] = _load_one(context, wh, the_lake, key, state)
-            except Exception as exc:
-                failures.record(key, exc)
+        loaded = _load_runs(wh, the_lake, ready, failures)
+        for key, run in loaded.items():
+            progress.emit("run_loaded", key=key, rows=run.table_rows)
+            add_partition_metadata(context, key, run.metadata(ready[key]))
         failures.raise_if_any()
-        checks = _message_checks(wh, counts)
+        checks = _message_checks(wh, loaded)
     return dg.MaterializeResult(check_results=checks)
 
 
-def _load_one(
-    context: dg.AssetExecutionContext, wh: Any, lake: Lake, key: str, state: dict[str, Any]
-) -> dict[str, int]:
+@dataclass(frozen=True)
+class _LoadedRun:
+    num_files: int
+    csv_rows: int
+    parquet_rows: int
+    table_rows: int
+
+    def metadata(self, state: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "skipped": False,
+            "dagster/row_count": self.table_rows,
+            "num_files": self.num_files,
+            "job_id": str(state.get("job_id") or ""),
+            "warehouse_table": "nudgescribe.messages",
+        }
+
+
+def _load_runs(
+    wh: Any, lake: Lake, ready: dict[str, dict[str, Any]], failures: PartitionFailures
+) -> dict[str, _LoadedRun]:
+    """Load every run in one transaction; if any fails, each run again in its own.
+
+    One commit for all saves a durable flush per run, which dominated many small runs.
+    The fallback keeps a bad run from holding back the others.
+    """
+    if len(ready) > 1:
+        # A failure rolls back all of them; the loop below then finds which run it was.
+        with contextlib.suppress(Exception), wh.transaction():
+            return {key: _load_one(wh, lake, key, state) for key, state in ready.items()}
+    loaded = {}
+    for key, state in ready.items():
+        try:
+            loaded[key] = _load_one(wh, lake, key, state)
+        except Exception as exc:
+            failures.record(key, exc)
+    return loaded
+
+
+def _load_one(wh: Any, lake: Lake, key: str, state: dict[str, Any]) -> _LoadedRun:
     campaign_id, run_id = parse_campaign_run_key(key)
     num_files = int(state["num_files"])
     loads: list[MessageFileLoad] = []
@@ -504,34 +541,26 @@ def _load_one(
         )
     filesystem = None if lake.is_local else lake.fs
     rows = wh.replace_messages(campaign_id, run_id, loads, filesystem=filesystem)
-    progress.emit("run_loaded", key=key, rows=rows)
-    add_partition_metadata(
-        context,
-        key,
-        {
-            "skipped": False,
-            "dagster/row_count": rows,
-            "num_files": num_files,
-            "job_id": str(state.get("job_id") or ""),
-            "warehouse_table": "nudgescribe.messages",
-        },
-    )
-    return {"csv_rows": csv_rows, "parquet_rows": parquet_rows, "table_rows": rows}
+    return _LoadedRun(num_files, csv_rows, parquet_rows, rows)
 
 
-def _message_checks(wh: Any, counts: dict[str, dict[str, int]]) -> list[dg.AssetCheckResult]:
-    runs = {key: parse_campaign_run_key(key) for key in counts}
+def _message_checks(wh: Any, loaded: dict[str, _LoadedRun]) -> list[dg.AssetCheckResult]:
+    runs = {key: parse_campaign_run_key(key) for key in loaded}
     in_table = wh.message_counts(list(runs.values()))
     dupes = wh.duplicate_message_keys_by_run(list(runs.values()))
     strangers = wh.unknown_customer_messages_by_run(list(runs.values()))
     mismatched: dict[str, Any] = {}
-    for key, c in counts.items():
+    for key, run in loaded.items():
         rows = in_table[runs[key]]
-        if not (c["csv_rows"] == c["parquet_rows"] == rows):
-            mismatched[key] = {**c, "table_rows": rows}
+        if not (run.csv_rows == run.parquet_rows == rows):
+            mismatched[key] = {
+                "csv_rows": run.csv_rows,
+                "parquet_rows": run.parquet_rows,
+                "table_rows": rows,
+            }
     duplicated = {key: dupes[run] for key, run in runs.items() if dupes[run]}
     unknown = {key: strangers[run] for key, run in runs.items() if strangers[run]}
-    checked = {"runs_checked": len(counts)}
+    checked = {"runs_checked": len(loaded)}
     return [
         dg.AssetCheckResult(
             check_name=CHECK_ROWS_MATCH,

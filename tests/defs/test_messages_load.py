@@ -1,0 +1,80 @@
+"""The messages step loads a range of runs in one transaction, and one bad run fails alone."""
+
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from nudge_pipeline.defs.assets.messages import FAILURES_KEY, MESSAGE_ASSETS
+from nudge_pipeline.defs.discovery import Discovery, discover
+from nudge_pipeline.defs.partitions import CAMPAIGN_RUNS, parse_campaign_run_key
+from nudge_pipeline.defs.schedules import range_tags
+from nudge_pipeline.lake import Lake
+from nudge_pipeline.lake.messages import message_file_path
+from nudge_pipeline.warehouse import Warehouse
+
+
+def _loaded_at(wh: Warehouse, keys: list[str]) -> dict[str, tuple[int, Any]]:
+    found = {}
+    for key in keys:
+        campaign_id, run_id = parse_campaign_run_key(key)
+        with wh.engine.connect() as conn:
+            rows, loaded_at = conn.exec_driver_sql(
+                "SELECT count(*), max(loaded_at) FROM nudgescribe.messages"
+                " WHERE campaign_id = ? AND run_id = ?",
+                (campaign_id, run_id),
+            ).one()
+        found[key] = (rows, loaded_at)
+    return found
+
+
+def test_a_run_that_fails_to_load_holds_back_no_other_run_of_its_range(
+    make_simulator: Any, resources_factory: Any, tmp_path: Path
+) -> None:
+    sim = make_simulator(
+        workspaces=1,
+        campaigns_per_stage=2,
+        runs_per_campaign=3,
+        messages_per_run=30,
+        rows_per_file=10,
+        export_duration=0,
+    )
+    resources = resources_factory(sim)
+    api = resources["nudgescribe"]
+    with api.client() as client:
+        found: Discovery = discover(client, api.allowed_stages())
+    keys = found.eligible_partition_keys
+    assert len(keys) >= 3
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(CAMPAIGN_RUNS, keys)
+    tags = range_tags(keys[0], keys[-1])
+
+    first = dg.materialize(MESSAGE_ASSETS, instance=instance, resources=resources, tags=tags)
+    assert first.success
+    with Warehouse(resources["warehouse"].url) as wh:
+        before = _loaded_at(wh, keys)
+    assert all(rows == 30 for rows, _ in before.values())
+
+    # One run loses a landed file; the messages step alone runs again over the range.
+    bad = keys[1]
+    lake = Lake(resources["lake"].root)
+    lake.fs.delete_file(lake.fs_path(message_file_path(*parse_campaign_run_key(bad), 1)))
+    again = dg.materialize(
+        MESSAGE_ASSETS,
+        selection=["messages"],
+        instance=instance,
+        resources=resources,
+        tags=tags,
+        raise_on_error=False,
+    )
+
+    assert not again.success
+    failure = next(e for e in again.all_events if e.is_step_failure)
+    failed = failure.step_failure_data.user_failure_data.metadata[FAILURES_KEY].value
+    assert set(failed) == {bad}
+    assert "export file 1 is not in the lake" in failed[bad]["message"]
+    with Warehouse(resources["warehouse"].url) as wh:
+        after = _loaded_at(wh, keys)
+    assert after[bad] == before[bad]  # its old rows stay, untouched
+    for key in set(keys) - {bad}:  # the others were replaced, once each
+        assert after[key][0] == 30 and after[key][1] > before[key][1]
