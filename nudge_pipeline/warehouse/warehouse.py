@@ -29,12 +29,21 @@ from nudge_pipeline.warehouse.tables import (
     CUSTOMERS,
     MESSAGE_FILES,
     MESSAGES,
+    SCHEMA,
     SNAPSHOT_TABLES,
     SnapshotName,
     TableSpec,
 )
 
 DEFAULT_LOCK_TIMEOUT = 3600.0
+_PRIMARY_KEY_COLUMNS = text(
+    "SELECT kcu.column_name FROM information_schema.table_constraints AS tc"
+    " JOIN information_schema.key_column_usage AS kcu"
+    " ON kcu.constraint_schema = tc.constraint_schema"
+    " AND kcu.constraint_name = tc.constraint_name AND kcu.table_name = tc.table_name"
+    " WHERE tc.table_schema = :schema AND tc.table_name = :table"
+    " AND tc.constraint_type = 'PRIMARY KEY' ORDER BY kcu.ordinal_position"
+)
 RunKey = tuple[str, str]  # (campaign_id, run_id)
 
 
@@ -344,6 +353,20 @@ class Warehouse:
             runs,
         )
 
+    def messages_key_enforced(self) -> bool:
+        """Whether nudgescribe.messages still has its primary key, so no key can repeat.
+
+        Read from information_schema (DuckDB and PostgreSQL); other databases answer False,
+        and so does a table whose key was dropped or changed.
+        """
+        if self.dialect not in ("duckdb", "postgresql"):
+            return False
+        with self._read() as conn:
+            columns = conn.execute(
+                _PRIMARY_KEY_COLUMNS, {"schema": SCHEMA, "table": MESSAGES.name}
+            ).scalars()
+            return tuple(columns) == MESSAGES.key
+
     def duplicate_message_keys(self, campaign_id: str, run_id: str) -> int:
         key = (campaign_id, run_id)
         return self.duplicate_message_keys_by_run([key])[key]
@@ -356,11 +379,10 @@ class Warehouse:
         return self._count_by_run(
             "SELECT m.campaign_id, m.run_id, COUNT(*) FROM nudgescribe.messages AS m"
             " LEFT JOIN nudgescribe.campaigns AS c ON c.campaign_id = m.campaign_id"
+            " LEFT JOIN nudgescribe.customers AS cu"
+            " ON cu.customer_group_id = c.customer_group_id AND cu.customer_id = m.customer_id"
             " WHERE m.campaign_id IN :campaign_ids AND m.run_id IN :run_ids"
-            " AND NOT EXISTS ("
-            "  SELECT 1 FROM nudgescribe.customers AS cu"
-            "  WHERE cu.customer_group_id = c.customer_group_id"
-            "  AND cu.customer_id = m.customer_id)"
+            " AND cu.customer_id IS NULL"
             " GROUP BY m.campaign_id, m.run_id",
             runs,
         )

@@ -4,8 +4,15 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from sqlalchemy import text
 
-from nudge_pipeline.defs.assets.messages import FAILURES_KEY, MESSAGE_ASSETS
+from nudge_pipeline.defs.assets.messages import (
+    CHECK_NO_DUPLICATES,
+    FAILURES_KEY,
+    MESSAGE_ASSETS,
+    _LoadedRun,
+    _message_checks,
+)
 from nudge_pipeline.defs.discovery import Discovery, discover
 from nudge_pipeline.defs.partitions import CAMPAIGN_RUNS, parse_campaign_run_key
 from nudge_pipeline.defs.schedules import range_tags
@@ -78,3 +85,41 @@ def test_a_run_that_fails_to_load_holds_back_no_other_run_of_its_range(
     assert after[bad] == before[bad]  # its old rows stay, untouched
     for key in set(keys) - {bad}:  # the others were replaced, once each
         assert after[key][0] == 30 and after[key][1] > before[key][1]
+
+
+def _no_duplicates_check(wh: Warehouse) -> dg.AssetCheckResult:
+    loaded = {"c~r": _LoadedRun(num_files=1, csv_rows=4, parquet_rows=4, table_rows=4)}
+    checks = {c.check_name: c for c in _message_checks(wh, loaded)}
+    return checks[CHECK_NO_DUPLICATES]
+
+
+def test_the_duplicate_check_trusts_the_primary_key_and_scans_once_it_is_gone(
+    postgres_url: str,
+) -> None:
+    with Warehouse(postgres_url) as wh:
+        wh.migrate()
+        with wh.engine.begin() as conn:
+            for row_num in (1, 2, 3, 4):
+                conn.execute(
+                    text(
+                        "INSERT INTO nudgescribe.messages VALUES"
+                        " ('c', 'r', 0, :n, 'x', 'm', NULL, 'j', now())"
+                    ),
+                    {"n": row_num},
+                )
+        enforced = _no_duplicates_check(wh)
+        assert enforced.passed and enforced.metadata["verified_by"].value == "primary key"
+
+        with wh.engine.begin() as conn:
+            conn.execute(text("ALTER TABLE nudgescribe.messages DROP CONSTRAINT messages_pkey"))
+            conn.execute(
+                text(
+                    "INSERT INTO nudgescribe.messages VALUES"
+                    " ('c', 'r', 0, 2, 'x', 'm', NULL, 'j', now())"
+                )
+            )
+        assert not wh.messages_key_enforced()
+        scanned = _no_duplicates_check(wh)
+        assert not scanned.passed
+        assert scanned.metadata["verified_by"].value == "scan"
+        assert scanned.metadata["duplicated_keys"].value == {"c~r": 1}
