@@ -6,7 +6,8 @@ Lands the benchmark's export CSVs (bench/_common.py, the same files as lake_benc
 1M unique messages in 100 files) as lake Parquet files with write_message_file, then
 times (median of --repeat runs):
 - DuckDB: Warehouse.replace_messages vs a bare `INSERT INTO t SELECT * FROM
-  read_parquet([...])` into a table of the same columns and primary key;
+  read_parquet([...])` into a table of the same columns (no index, as nudgescribe.messages
+  on DuckDB: sql/003);
 - PostgreSQL (127.0.0.1:5432, a scratch database): Warehouse.replace_messages vs a bare
   psycopg COPY of the same Parquet into a table of the same columns and primary key,
   both as CSV (pyarrow CSV writer) and as binary (the loader's encoder, no warehouse code
@@ -52,8 +53,10 @@ PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 MESSAGE_COLUMNS = """
     campaign_id TEXT NOT NULL, run_id TEXT NOT NULL, file_num INTEGER NOT NULL,
     row_num BIGINT NOT NULL, customer_id TEXT NOT NULL, message TEXT NOT NULL, extra TEXT,
-    export_job_id TEXT, PRIMARY KEY (campaign_id, run_id, file_num, row_num)
+    export_job_id TEXT
 """
+# nudgescribe.messages keeps this primary key on PostgreSQL; on DuckDB it has no index.
+PG_MESSAGE_KEY = ", PRIMARY KEY (campaign_id, run_id, file_num, row_num)"
 
 
 def write_lake(csv_paths: list[Path], directory: Path) -> list[MessageFileLoad]:
@@ -201,7 +204,7 @@ def reset_pg(url: str, dsn: str) -> None:
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("TRUNCATE nudgescribe.messages, nudgescribe.message_files")
         conn.execute("DROP TABLE IF EXISTS t")
-        conn.execute(f"CREATE TABLE t ({MESSAGE_COLUMNS})")
+        conn.execute(f"CREATE TABLE t ({MESSAGE_COLUMNS}{PG_MESSAGE_KEY})")
         conn.execute("VACUUM ANALYZE")
 
 

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from nudge_pipeline.warehouse import InputError, LoadMismatchError, MessageFileLoad, Warehouse
+from nudge_pipeline.warehouse.loaders.base import check_row_nums
 from nudge_pipeline.warehouse.loaders.duckdb import DuckDBLoader
 from nudge_pipeline.warehouse.loaders.generic import GenericInsertLoader
 from nudge_pipeline.warehouse.loaders.postgres import PostgresCopyLoader
@@ -305,22 +306,70 @@ def test_unknown_customer_messages_uses_the_campaigns_group(
     assert wh.unknown_customer_messages("c-9", "r-1") == 5  # campaign not synced yet
 
 
-def test_duplicate_message_keys_counts_repeated_keys(postgres_url: str) -> None:
-    """The primary key forbids duplicates, so drop it to see the check catch them."""
-    with Warehouse(postgres_url) as wh:
-        wh.migrate()
-        with wh.engine.begin() as conn:
+def test_duplicate_message_keys_counts_repeated_keys(warehouse: Warehouse) -> None:
+    """Loads refuse repeated keys, so insert them by hand (PostgreSQL: without its key)."""
+    wh = warehouse
+    with wh.engine.begin() as conn:
+        if wh.dialect == "postgresql":
             conn.execute(text("ALTER TABLE nudgescribe.messages DROP CONSTRAINT messages_pkey"))
+        # The scan goes a few file_nums at a time: repeats in far-apart files all count.
+        for file_num in (0, 17, 40):
             for row_num in (1, 1, 1, 2, 2, 3):
                 conn.execute(
                     text(
                         "INSERT INTO nudgescribe.messages VALUES"
-                        " ('c', 'r', 0, :n, 'x', 'm', NULL, 'j', now())"
+                        " ('c', 'r', :f, :n, 'x', 'm', NULL, 'j', now())"
                     ),
-                    {"n": row_num},
+                    {"f": file_num, "n": row_num},
                 )
-        assert wh.duplicate_message_keys("c", "r") == 2
-        assert wh.duplicate_message_keys("c", "other") == 0
+        conn.execute(
+            text(
+                "INSERT INTO nudgescribe.messages VALUES"
+                " ('c', 'r2', 5, 1, 'x', 'm', NULL, 'j', now())"
+            )
+        )
+    assert wh.duplicate_message_keys("c", "r") == 6
+    assert wh.duplicate_message_keys("c", "r2") == 0
+    assert wh.duplicate_message_keys("c", "other") == 0
+    assert wh.duplicate_message_keys_by_run([("c", "r"), ("c", "r2"), ("c", "other")]) == {
+        ("c", "r"): 6,
+        ("c", "r2"): 0,
+        ("c", "other"): 0,
+    }
+
+
+@pytest.mark.parametrize("row_nums", [[1, 2, 2, 3], [1, 3, 2, 4]], ids=["repeated", "reordered"])
+@pytest.mark.parametrize("through", ["path", "filesystem"])
+def test_a_file_repeating_or_reordering_row_num_is_refused(
+    any_warehouse: Warehouse, tmp_path: Path, row_nums: list[int], through: str
+) -> None:
+    """No index is needed to keep keys unique: every load checks each file's row_num."""
+    old = write_message_files(tmp_path / "old", "c", "r", files=1, rows_per_file=4, text="old")
+    any_warehouse.replace_messages("c", "r", old)
+    table = message_table("c", "r", 0, 4, text="new")
+    index = table.schema.get_field_index("row_num")
+    table = table.set_column(index, table.schema.field(index), pa.array(row_nums, pa.int64()))
+    pq.write_table(table, tmp_path / "bad.parquet")
+    if through == "path":
+        loads, filesystem = [load_for(tmp_path / "bad.parquet", 0, 4)], None
+    else:  # the object-store path: Arrow batches streamed from a pyarrow filesystem
+        loads = [MessageFileLoad(0, "bad.parquet", row_count=4)]
+        filesystem = pafs.SubTreeFileSystem(str(tmp_path), pafs.LocalFileSystem())
+
+    with pytest.raises(LoadMismatchError, match="repeats or reorders row_num"):
+        any_warehouse.replace_messages("c", "r", loads, filesystem=filesystem)
+
+    rows = _messages(any_warehouse, "c", "r")
+    assert len(rows) == 4 and all(r[3].startswith("old ") for r in rows)
+
+
+def test_row_num_must_keep_rising_from_one_batch_to_the_next() -> None:
+    load = MessageFileLoad(0, "part-0.parquet", row_count=6)
+    assert check_row_nums(pa.array([1, 2, 3], pa.int64()), None, load) == 3
+    assert check_row_nums(pa.array([4, 9], pa.int64()), 3, load) == 9
+    assert check_row_nums(pa.array([], pa.int64()), 9, load) == 9
+    with pytest.raises(LoadMismatchError):
+        check_row_nums(pa.array([9, 10], pa.int64()), 9, load)
 
 
 def test_views_join_messages_with_campaign_runs_and_customers(

@@ -67,9 +67,26 @@ class Loader(ABC):
     ) -> dict[int, int]:
         """Insert the messages of `files`; return rows inserted per file_num."""
         counts: dict[int, int] = {}
-        batches = iter_message_batches(files, filesystem, counts)
-        self.insert_batches(conn, MESSAGES, MESSAGE_FILE_SCHEMA, batches, constants)
+        refused: list[LoadMismatchError] = []
+        batches = _noting_refusal(iter_message_batches(files, filesystem, counts), refused)
+        try:
+            self.insert_batches(conn, MESSAGES, MESSAGE_FILE_SCHEMA, batches, constants)
+        except Exception:
+            # A database reading the batches itself (DuckDB) wraps the refusal in its own error.
+            if refused:
+                raise refused[0] from None
+            raise
         return counts
+
+
+def _noting_refusal(
+    batches: Iterator[pa.RecordBatch], refused: list[LoadMismatchError]
+) -> Iterator[pa.RecordBatch]:
+    try:
+        yield from batches
+    except LoadMismatchError as exc:
+        refused.append(exc)
+        raise
 
 
 @contextmanager
@@ -90,10 +107,12 @@ def iter_message_batches(
     """Stream the message columns of each file, counting rows into `counts` as they pass."""
     for load in files:
         counts.setdefault(load.file_num, 0)
+        last_row_num = None
         with open_parquet(load.lake_path, filesystem) as parquet:
             for batch in parquet.iter_batches(_BATCH_ROWS, columns=list(MESSAGE_FILE_COLUMNS)):
                 batch = _conform_batch(batch)
                 _check_file_num(batch, load)
+                last_row_num = check_row_nums(batch.column("row_num"), last_row_num, load)
                 counts[load.file_num] += batch.num_rows
                 yield batch
 
@@ -116,6 +135,24 @@ def _check_file_num(batch: pa.RecordBatch, load: MessageFileLoad) -> None:
         raise LoadMismatchError(
             f"file {load.file_num} ({load.lake_path}) holds rows of another file_num"
         )
+
+
+def check_row_nums(
+    row_nums: pa.Array | pa.ChunkedArray, after: int | None, load: MessageFileLoad
+) -> int | None:
+    """row_num rises strictly through a file (after `after`); returns the last one.
+
+    With each file's rows holding one file_num, this proves the key unique without an
+    index (DuckDB keeps none on messages, see sql/003).
+    """
+    if len(row_nums) == 0:
+        return after
+    rising = len(row_nums) < 2 or pc.all(pc.less(row_nums[:-1], row_nums[1:])).as_py()
+    if not rising or (after is not None and row_nums[0].as_py() <= after):
+        raise LoadMismatchError(
+            f"file {load.file_num} ({load.lake_path}) repeats or reorders row_num"
+        )
+    return int(row_nums[-1].as_py())
 
 
 def loader_for(dialect: str) -> Loader:

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import Connection, text
 
 from nudge_pipeline.warehouse.errors import LoadMismatchError
-from nudge_pipeline.warehouse.loaders.base import Loader, MessageFileLoad
+from nudge_pipeline.warehouse.loaders.base import Loader, MessageFileLoad, check_row_nums
 from nudge_pipeline.warehouse.tables import MESSAGES, TableSpec
 
 _SQL_TYPES = {
@@ -45,14 +45,16 @@ def _is_local(path: str, filesystem: pafs.FileSystem | None) -> bool:
     return "://" not in path or path.startswith("file://")
 
 
-def _check_file_num(path: str, load: MessageFileLoad) -> None:
-    """Every row of the file carries the file_num it is loaded as (footer statistics).
+def _check_file_keys(path: str, load: MessageFileLoad) -> None:
+    """Every row carries the file_num it is loaded as, and row_num rises strictly.
 
     The per-file_num row counts after the insert cannot tell two swapped files of equal
-    length apart; this can, without reading the data.
+    length apart; the footer statistics can. The row_num column is read (8 bytes a row):
+    messages has no index to refuse a repeated key.
     """
     parquet = pq.ParquetFile(path)
     try:
+        check_row_nums(parquet.read(columns=["row_num"]).column(0), None, load)
         index = parquet.schema_arrow.get_field_index("file_num")
         for group in range(parquet.metadata.num_row_groups):
             chunk = parquet.metadata.row_group(group)
@@ -111,7 +113,7 @@ class DuckDBLoader(Loader):
             return super().insert_message_files(conn, files, constants, filesystem)
         paths = [f.lake_path.removeprefix("file://") for f in files]
         for load, path in zip(files, paths, strict=True):
-            _check_file_num(path, load)
+            _check_file_keys(path, load)
         conn.execute(
             text(
                 f"INSERT INTO {MESSAGES.qualified_name} ({', '.join(MESSAGES.column_names)}) "
