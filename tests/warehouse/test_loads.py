@@ -425,3 +425,15 @@ def test_campaign_dates_land_as_dates(warehouse: Warehouse) -> None:
             text("SELECT start_date FROM nudgescribe.campaigns WHERE campaign_id = 'c-1'")
         ).scalar_one()
     assert start == date(2024, 3, 1)
+
+
+def test_duckdb_replaces_a_loaded_run_within_a_small_memory_limit(tmp_path: Path) -> None:
+    """An ART index on messages (held in memory) made this run out of memory (sql/003)."""
+    files = write_message_files(tmp_path / "files", "c", "r", files=20, rows_per_file=10_000)
+    url = f"duckdb:///{tmp_path / 'small.duckdb'}?memory_limit=16MB"
+    with Warehouse(url) as wh:
+        wh.migrate()
+        assert wh.replace_messages("c", "r", files) == 200_000
+        assert wh.replace_messages("c", "r", files) == 200_000
+        assert wh.message_count("c", "r") == 200_000
+        assert wh.duplicate_message_keys("c", "r") == 0
