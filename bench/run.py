@@ -578,11 +578,14 @@ def api_cost(ctx: Context) -> Report:
     config.export_duration = 4.0
     work = ctx.work / "api-cost"
     with harness.simulator(config, work / "sim") as sim:
+        # Fresh lake, warehouse and instance: a kept --work-dir must not make the first
+        # sync a second one.
+        synced = harness.fresh_dir(work / "sync")
         sim.reset_stats()
-        harness.run_sync("sync first", sim, work / "sync")
+        harness.run_sync("sync first", sim, synced)
         first = harness.sim_calls(sim)
         sim.reset_stats()
-        harness.run_sync("sync second", sim, work / "sync")
+        harness.run_sync("sync second", sim, synced)
         second = harness.sim_calls(sim)
     report = Report("api-cost")
     report.rows = [("endpoint", "first sync (1 run, 5 files)", "second sync (nothing new)")]
