@@ -10,6 +10,11 @@ import requests
 from nudge_pipeline.simulator import SimAccount, SimHandle
 
 
+def error_of(response: requests.Response) -> tuple[int, str]:
+    """An error answer as (status, the contract's `message`)."""
+    return response.status_code, response.json()["message"]
+
+
 def context_header(api_code: str, api_access: bool = True) -> str:
     return json.dumps({"api_access": api_access, "api_code": api_code})
 

@@ -9,12 +9,7 @@ import jwt
 import pytest
 
 from nudge_pipeline.simulator import SimHandle
-from tests.simulator.api import Api, context_header
-
-
-def _error(response: object) -> tuple[int, str]:
-    status = response.status_code  # type: ignore[attr-defined]
-    return status, response.json()["message"]  # type: ignore[attr-defined]
+from tests.simulator.api import Api, context_header, error_of
 
 
 def test_token_is_hs256_jwt_with_documented_claims(api: Api, simulator: SimHandle) -> None:
@@ -48,7 +43,7 @@ def test_auth_rejections(
     api: Api, simulator: SimHandle, body: dict, status: int, message: str
 ) -> None:
     response = api.http.post(f"{simulator.base_url}/v1/auth", json=body, headers=api.base_headers())
-    assert _error(response) == (status, message)
+    assert error_of(response) == (status, message)
 
 
 def test_auth_malformed_json(api: Api, simulator: SimHandle) -> None:
@@ -57,7 +52,7 @@ def test_auth_malformed_json(api: Api, simulator: SimHandle) -> None:
         data=b"{not json",
         headers=api.base_headers() | {"content-type": "application/json"},
     )
-    assert _error(response) == (400, "Malformed JSON")
+    assert error_of(response) == (400, "Malformed JSON")
 
 
 def test_header_checks_run_in_documented_order(api: Api, simulator: SimHandle) -> None:
@@ -77,7 +72,7 @@ def test_header_checks_run_in_documented_order(api: Api, simulator: SimHandle) -
     ]
     for headers, message in cases:
         response = api.call("POST", "/v1/campaign/all", {}, headers=headers)
-        assert _error(response) == (403, message), headers
+        assert error_of(response) == (403, message), headers
 
 
 def test_login_checks_api_code_api_access_and_x_ip(api: Api, simulator: SimHandle) -> None:
@@ -90,7 +85,7 @@ def test_login_checks_api_code_api_access_and_x_ip(api: Api, simulator: SimHandl
     ]
     for headers, message in cases:
         response = api.http.post(f"{simulator.base_url}/v1/auth", json=body, headers=headers)
-        assert _error(response) == (403, message), headers
+        assert error_of(response) == (403, message), headers
 
 
 def test_auth_failures_can_come_with_an_empty_body(make_simulator: Any) -> None:
@@ -104,7 +99,7 @@ def test_auth_failures_can_come_with_an_empty_body(make_simulator: Any) -> None:
         assert (response.status_code, response.content) == (403, b"")
     # Request errors keep their message.
     missing = client.post("/v1/campaign/rerun/history", {})
-    assert _error(missing) == (401, "Missing required fields.")
+    assert error_of(missing) == (401, "Missing required fields.")
 
 
 def test_optional_x_api_key_accepted_when_it_matches(api: Api, simulator: SimHandle) -> None:
@@ -118,7 +113,7 @@ def test_forged_signature_is_invalid_token(api: Api, simulator: SimHandle) -> No
         claims, "a-different-secret-that-is-long-enough-for-hs256", algorithm="HS256"
     )
     headers = api.headers() | {"authorization": f"Bearer {forged}"}
-    assert _error(api.call("POST", "/v1/campaign/all", {}, headers=headers)) == (
+    assert error_of(api.call("POST", "/v1/campaign/all", {}, headers=headers)) == (
         403,
         "invalid token",
     )
@@ -130,7 +125,7 @@ def test_expired_token_and_reauth_grace(api: Api, simulator: SimHandle) -> None:
     for token, expected in ((recently_expired, 200), (long_expired, 403)):
         headers = api.base_headers() | {"authorization": f"Bearer {token}"}
         response = api.call("POST", "/v1/campaign/all", {}, headers=headers)
-        assert _error(response) == (403, "jwt expired")
+        assert error_of(response) == (403, "jwt expired")
         reauth = api.call("GET", "/v1/auth", None, headers=headers)
         assert reauth.status_code == expected
     grace_headers = api.base_headers() | {"authorization": f"Bearer {recently_expired}"}
@@ -150,7 +145,7 @@ def test_configurable_ttl_and_status(make_simulator) -> None:  # type: ignore[no
     client = Api(sim)
     assert client.ok("/v1/auth", method="GET")["expires_in"] == 120
     headers = client.base_headers() | {"authorization": "Bearer junk"}
-    assert _error(client.call("POST", "/v1/campaign/all", {}, headers=headers)) == (
+    assert error_of(client.call("POST", "/v1/campaign/all", {}, headers=headers)) == (
         401,
         "invalid token",
     )
@@ -171,6 +166,6 @@ def test_accounts_are_isolated(api: Api, other_api: Api) -> None:
         "/v1/messages/fetch",
     ):
         response = api.post(path, body)
-        assert _error(response) == (401, "Campaign not found."), path
+        assert error_of(response) == (401, "Campaign not found."), path
     foreign_ws = other_api.ok("/v1/campaign/all")[0]["workspace_id"]
     assert api.post("/v1/cg", {"workspace_id": foreign_ws}).status_code == 401

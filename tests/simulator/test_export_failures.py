@@ -8,10 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 
 from nudge_pipeline.simulator import SimConfig, SimHandle, run_simulator
-from tests.simulator.api import Api
+from tests.simulator.api import Api, error_of
 
 RESET = {
     "unparseable_files": [],
@@ -36,10 +35,6 @@ def client(sim: SimHandle) -> Iterator[Api]:
     sim.reset_stats(quota=True)
     yield Api(sim)
     sim.configure(**RESET)
-
-
-def _error(response: requests.Response) -> tuple[int, str]:
-    return response.status_code, response.json()["message"]
 
 
 def _published_runs(client: Api) -> list[tuple[str, str]]:
@@ -68,12 +63,12 @@ def test_unparseable_file_answers_500_failed_to_parse_every_time(
     sim.configure(unparseable_files=[f"{run_id}/1"])
     for export_type in ("utf8", "json", "url", "utf8"):
         response = client.fetch(campaign_id, run_id, 1, export_type)
-        assert _error(response) == (500, "Failed to parse."), export_type
+        assert error_of(response) == (500, "Failed to parse."), export_type
         assert response.headers["content-type"] == "application/json"
     for file_num in (0, 2, 3):
         assert client.fetch(campaign_id, run_id, file_num).status_code == 200
     # Out of range is still "File not found.": the file must exist before it can fail to parse.
-    assert _error(client.fetch(campaign_id, run_id, 4)) == (404, "File not found.")
+    assert error_of(client.fetch(campaign_id, run_id, 4)) == (404, "File not found.")
     sim.configure(unparseable_files=[run_id])
     assert {client.fetch(campaign_id, run_id, n).status_code for n in range(4)} == {500}
     assert sim.stats()["faults_injected"]["failed_to_parse"] == 8
@@ -108,7 +103,7 @@ def test_failed_export_job_reports_failed_and_serves_no_file(sim: SimHandle, cli
     assert seen[-1] == {"num_files": 0, "status": "failed", "job_id": job["job_id"]}
     assert {p["status"] for p in seen[:-1]} <= {"processing"}
     assert all(p["num_files"] == 0 for p in seen)
-    assert _error(client.fetch(campaign_id, failing_run, 0)) == (404, "File not found.")
+    assert error_of(client.fetch(campaign_id, failing_run, 0)) == (404, "File not found.")
     # Only the named run fails.
     client.ok("/v1/messages/publish", {"campaign_id": other_campaign_id, "run_id": healthy_run})
     last = _pages_until_done(client, other_campaign_id, healthy_run)[-1]

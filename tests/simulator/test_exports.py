@@ -11,11 +11,7 @@ import pytest
 import requests
 
 from nudge_pipeline.simulator import SimHandle
-from tests.simulator.api import Api
-
-
-def _error(response: requests.Response) -> tuple[int, str]:
-    return response.status_code, response.json()["message"]
+from tests.simulator.api import Api, error_of
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +94,7 @@ def test_pages_before_publish_and_after(make_simulator: Any) -> None:
     assert seen == sorted(seen) and seen[-1] == 12
     assert len(set(seen)) > 2, "num_files grows while the job runs"
     fetch_past = client.fetch(campaign["campaign_id"], run_id, 12)
-    assert _error(fetch_past) == (404, "File not found.")
+    assert error_of(fetch_past) == (404, "File not found.")
 
 
 def test_pages_can_omit_status(make_simulator: Any) -> None:
@@ -204,13 +200,13 @@ def test_request_errors_and_texts(
         ),
     ]
     for response, status, message in cases:
-        assert _error(response) == (status, message)
+        assert error_of(response) == (status, message)
     malformed = api.http.post(
         f"{api.sim.base_url}/v1/messages/pages",
         data=b"[1, 2",
         headers=api.headers() | {"content-type": "application/json"},
     )
-    assert _error(malformed) == (400, "Malformed JSON")
+    assert error_of(malformed) == (400, "Malformed JSON")
 
 
 def test_publish_without_run_id_uses_latest_completed_run(make_simulator: Any) -> None:
@@ -234,7 +230,7 @@ def test_publish_moves_ready_to_publish_and_spends_quota(make_simulator: Any) ->
     assert stages[ready["campaign_id"]] == "Published"
     client.ok("/v1/messages/publish", target)  # a second publish of the same run spends again
     refused = client.post("/v1/messages/publish", target)
-    assert _error(refused) == (429, "Usage limit exceeded.")
+    assert error_of(refused) == (429, "Usage limit exceeded.")
     assert "retry-after" not in refused.headers
     stats = sim.stats()
     assert (stats["quota_used"], stats["quota_limit"]) == (2, 2)
@@ -251,7 +247,7 @@ def test_publish_quota_is_per_account(make_simulator: Any) -> None:
         run_id = client.runs(campaign["campaign_id"])[0]["run_id"]
         target = {"campaign_id": campaign["campaign_id"], "run_id": run_id}
         client.ok("/v1/messages/publish", target)
-        assert _error(client.post("/v1/messages/publish", target)) == (
+        assert error_of(client.post("/v1/messages/publish", target)) == (
             429,
             "Usage limit exceeded.",
         )
@@ -282,4 +278,4 @@ def test_admin_routes_add_and_delete(make_simulator: Any) -> None:
     sim.delete_campaign(campaign["campaign_id"])
     assert all(c["campaign_id"] != campaign["campaign_id"] for c in client.campaigns())
     gone = client.post("/v1/campaign/rerun/history", {"campaign_id": campaign["campaign_id"]})
-    assert _error(gone) == (401, "Campaign not found.")
+    assert error_of(gone) == (401, "Campaign not found.")
