@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from nudge_pipeline.warehouse import InputError, LoadMismatchError, MessageFileLoad, Warehouse
-from nudge_pipeline.warehouse.loaders.base import check_row_nums
+from nudge_pipeline.warehouse.loaders.base import check_file_keys
 from nudge_pipeline.warehouse.loaders.duckdb import DuckDBLoader
 from nudge_pipeline.warehouse.loaders.generic import GenericInsertLoader
 from nudge_pipeline.warehouse.loaders.postgres import PostgresCopyLoader
@@ -365,11 +365,17 @@ def test_a_file_repeating_or_reordering_row_num_is_refused(
 
 def test_row_num_must_keep_rising_from_one_batch_to_the_next() -> None:
     load = MessageFileLoad(0, "part-0.parquet", row_count=6)
-    assert check_row_nums(pa.array([1, 2, 3], pa.int64()), None, load) == 3
-    assert check_row_nums(pa.array([4, 9], pa.int64()), 3, load) == 9
-    assert check_row_nums(pa.array([], pa.int64()), 9, load) == 9
-    with pytest.raises(LoadMismatchError):
-        check_row_nums(pa.array([9, 10], pa.int64()), 9, load)
+
+    def keys(row_nums: list[int], file_num: int = 0) -> pa.Table:
+        return pa.table({"file_num": [file_num] * len(row_nums), "row_num": row_nums})
+
+    assert check_file_keys(keys([1, 2, 3]), None, load) == 3
+    assert check_file_keys(keys([4, 9]), 3, load) == 9
+    assert check_file_keys(keys([]), 9, load) == 9
+    with pytest.raises(LoadMismatchError, match="repeats or reorders"):
+        check_file_keys(keys([9, 10]), 9, load)
+    with pytest.raises(LoadMismatchError, match="another file_num"):
+        check_file_keys(keys([10, 11], file_num=1), 9, load)
 
 
 def test_views_join_messages_with_campaign_runs_and_customers(

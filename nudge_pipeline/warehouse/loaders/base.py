@@ -67,26 +67,9 @@ class Loader(ABC):
     ) -> dict[int, int]:
         """Insert the messages of `files`; return rows inserted per file_num."""
         counts: dict[int, int] = {}
-        refused: list[LoadMismatchError] = []
-        batches = _noting_refusal(iter_message_batches(files, filesystem, counts), refused)
-        try:
-            self.insert_batches(conn, MESSAGES, MESSAGE_FILE_SCHEMA, batches, constants)
-        except Exception:
-            # A database reading the batches itself (DuckDB) wraps the refusal in its own error.
-            if refused:
-                raise refused[0] from None
-            raise
+        batches = iter_message_batches(files, filesystem, counts)
+        self.insert_batches(conn, MESSAGES, MESSAGE_FILE_SCHEMA, batches, constants)
         return counts
-
-
-def _noting_refusal(
-    batches: Iterator[pa.RecordBatch], refused: list[LoadMismatchError]
-) -> Iterator[pa.RecordBatch]:
-    try:
-        yield from batches
-    except LoadMismatchError as exc:
-        refused.append(exc)
-        raise
 
 
 @contextmanager
@@ -111,8 +94,7 @@ def iter_message_batches(
         with open_parquet(load.lake_path, filesystem) as parquet:
             for batch in parquet.iter_batches(_BATCH_ROWS, columns=list(MESSAGE_FILE_COLUMNS)):
                 batch = _conform_batch(batch)
-                _check_file_num(batch, load)
-                last_row_num = check_row_nums(batch.column("row_num"), last_row_num, load)
+                last_row_num = check_file_keys(batch, last_row_num, load)
                 counts[load.file_num] += batch.num_rows
                 yield batch
 
@@ -127,26 +109,23 @@ def _conform_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(arrays, schema=MESSAGE_FILE_SCHEMA)
 
 
-def _check_file_num(batch: pa.RecordBatch, load: MessageFileLoad) -> None:
-    if batch.num_rows == 0:
-        return
-    bounds = pc.min_max(batch.column("file_num"))
-    if bounds["min"].as_py() != load.file_num or bounds["max"].as_py() != load.file_num:
+def check_file_keys(
+    keys: pa.RecordBatch | pa.Table, after: int | None, load: MessageFileLoad
+) -> int | None:
+    """Rows of `load`'s file, in order: each holds the file's own file_num, and row_num
+    rises strictly (from above `after`, the last row_num before them). Returns the last.
+
+    This proves the key unique without an index (DuckDB keeps none on messages, sql/003);
+    the per-file_num counts after an insert could not even tell two swapped files apart.
+    """
+    if keys.num_rows == 0:
+        return after
+    file_nums = pc.min_max(keys.column("file_num"))
+    if (file_nums["min"].as_py(), file_nums["max"].as_py()) != (load.file_num, load.file_num):
         raise LoadMismatchError(
             f"file {load.file_num} ({load.lake_path}) holds rows of another file_num"
         )
-
-
-def check_row_nums(
-    row_nums: pa.Array | pa.ChunkedArray, after: int | None, load: MessageFileLoad
-) -> int | None:
-    """row_num rises strictly through a file (after `after`); returns the last one.
-
-    With each file's rows holding one file_num, this proves the key unique without an
-    index (DuckDB keeps none on messages, see sql/003).
-    """
-    if len(row_nums) == 0:
-        return after
+    row_nums = keys.column("row_num")
     rising = len(row_nums) < 2 or pc.all(pc.less(row_nums[:-1], row_nums[1:])).as_py()
     if not rising or (after is not None and row_nums[0].as_py() <= after):
         raise LoadMismatchError(

@@ -7,17 +7,15 @@ scanned by DuckDB from a registered record batch reader instead.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from sqlalchemy import Connection, text
 
-from nudge_pipeline.warehouse.errors import LoadMismatchError
-from nudge_pipeline.warehouse.loaders.base import Loader, MessageFileLoad, check_row_nums
+from nudge_pipeline.warehouse.loaders.base import Loader, MessageFileLoad, check_file_keys
 from nudge_pipeline.warehouse.tables import MESSAGES, TableSpec
 
 _SQL_TYPES = {
@@ -45,33 +43,19 @@ def _is_local(path: str, filesystem: pafs.FileSystem | None) -> bool:
     return "://" not in path or path.startswith("file://")
 
 
-def _check_file_keys(path: str, load: MessageFileLoad) -> None:
-    """Every row carries the file_num it is loaded as, and row_num rises strictly.
+def _file_keys(path: str) -> pa.Table:
+    with pq.ParquetFile(path) as parquet:
+        return parquet.read(columns=["file_num", "row_num"])
 
-    The per-file_num row counts after the insert cannot tell two swapped files of equal
-    length apart; the footer statistics can. The row_num column is read (8 bytes a row):
-    messages has no index to refuse a repeated key.
-    """
-    parquet = pq.ParquetFile(path)
+
+def _stream_errors(
+    batches: Iterable[pa.RecordBatch], raised: list[Exception]
+) -> Iterator[pa.RecordBatch]:
     try:
-        check_row_nums(parquet.read(columns=["row_num"]).column(0), None, load)
-        index = parquet.schema_arrow.get_field_index("file_num")
-        for group in range(parquet.metadata.num_row_groups):
-            chunk = parquet.metadata.row_group(group)
-            stats = chunk.column(index).statistics
-            if chunk.num_rows == 0:
-                continue
-            if stats is None or not stats.has_min_max:
-                values = parquet.read_row_group(group, columns=["file_num"]).column(0)
-                bounds = (pc.min(values).as_py(), pc.max(values).as_py())
-            else:
-                bounds = (stats.min, stats.max)
-            if bounds != (load.file_num, load.file_num):
-                raise LoadMismatchError(
-                    f"file {load.file_num} ({load.lake_path}) holds rows of file_num {bounds}"
-                )
-    finally:
-        parquet.close()
+        yield from batches
+    except Exception as exc:
+        raised.append(exc)
+        raise
 
 
 class DuckDBLoader(Loader):
@@ -83,7 +67,10 @@ class DuckDBLoader(Loader):
         batches: Iterable[pa.RecordBatch],
         constants: Mapping[str, Any],
     ) -> int:
-        reader = pa.RecordBatchReader.from_batches(schema, batches)
+        # DuckDB reads the batches itself and reports an error raised while producing
+        # them as its own; the original (a refused file, say) is raised instead.
+        raised: list[Exception] = []
+        reader = pa.RecordBatchReader.from_batches(schema, _stream_errors(batches, raised))
         view = f"arrow_input_{uuid.uuid4().hex}"
         duck = conn.connection.driver_connection
         assert duck is not None
@@ -96,8 +83,12 @@ class DuckDBLoader(Loader):
                 ),
                 dict(constants),
             )
-        finally:
-            duck.unregister(view)
+        except Exception:
+            # The failed statement aborted the transaction; its rollback drops the view.
+            if raised:
+                raise raised[0] from None
+            raise
+        duck.unregister(view)
         return int(result.rowcount)
 
     def insert_message_files(
@@ -113,7 +104,7 @@ class DuckDBLoader(Loader):
             return super().insert_message_files(conn, files, constants, filesystem)
         paths = [f.lake_path.removeprefix("file://") for f in files]
         for load, path in zip(files, paths, strict=True):
-            _check_file_keys(path, load)
+            check_file_keys(_file_keys(path), None, load)
         conn.execute(
             text(
                 f"INSERT INTO {MESSAGES.qualified_name} ({', '.join(MESSAGES.column_names)}) "
