@@ -122,7 +122,8 @@ class Warehouse:
     @contextmanager
     def _write(self) -> Iterator[Connection]:
         """One write transaction; on DuckDB, also the cross-process writer lock."""
-        if self._grouped and self._held is not None:
+        if self._grouped:  # transaction() holds the connection and its transaction
+            assert self._held is not None
             yield self._held
             return
         with self._writer_lock(), self._connection() as conn, conn.begin():
