@@ -220,7 +220,15 @@ def test_sync_killed_at_step_resumes_exactly_once_without_republishing(
 
     # One export per eligible run over both syncs: nothing published twice.
     before, after = drill.stats_of_crashed["calls"], drill.stats_of_resumed["calls"]
-    assert before.get(PUBLISH, 0) + after.get(PUBLISH, 0) == eligible_runs
+    publishes = {
+        "crashed": drill.stats_of_crashed["responses"].get(PUBLISH),
+        "resumed": drill.stats_of_resumed["responses"].get(PUBLISH),
+        "accepted in all": drill.stats_of_resumed["quota_used"],
+    }
+    assert before.get(PUBLISH, 0) + after.get(PUBLISH, 0) == eligible_runs, (
+        publishes,
+        drill.resumed.tail(),
+    )
     assert drill.stats_of_resumed["quota_used"] == eligible_runs  # account state: never reset
     if step == POLLING:
         assert after.get(PUBLISH, 0) == 0, "the stored job must be resumed"
