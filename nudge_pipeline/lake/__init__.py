@@ -14,6 +14,7 @@ from .messages import (
     write_message_file,
 )
 from .paths import (
+    claim_path,
     customers_path,
     encode_id,
     export_state_path,
@@ -33,6 +34,7 @@ __all__ = [
     "LakeInputError",
     "MessageFileStats",
     "RowTooLargeError",
+    "claim_path",
     "customers_path",
     "encode_id",
     "existing_message_file",

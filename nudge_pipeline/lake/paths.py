@@ -107,3 +107,8 @@ def snapshot_path(name: str, sync_id: str) -> str:
 
 def export_state_path(campaign_id: str, run_id: str) -> str:
     return f"{STATE}/exports/campaign_id={encode_id(campaign_id)}/run_id={encode_id(run_id)}.json"
+
+
+def claim_path(campaign_id: str, run_id: str) -> str:
+    """Lake-relative path of the claim (lease) on one campaign run's landing."""
+    return f"{STATE}/claims/campaign_id={encode_id(campaign_id)}/run_id={encode_id(run_id)}.json"

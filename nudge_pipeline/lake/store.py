@@ -35,14 +35,22 @@ _TEMP_NAME = re.compile(r"\..+\.tmp-[0-9a-f]{32}")
 DEFAULT_ORPHAN_AGE_SECONDS = 3600.0
 
 
+def s3_endpoint_and_region() -> tuple[str | None, str | None]:
+    """The S3 endpoint URL (with a scheme) and region from the standard AWS variables."""
+    region = os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION")
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint and "://" not in endpoint:
+        endpoint = f"https://{endpoint}"
+    return endpoint or None, region or None
+
+
 def _s3_from_env() -> pafs.S3FileSystem:
     options: dict[str, object] = {}
-    region = os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION")
+    endpoint, region = s3_endpoint_and_region()
     if region:
         options["region"] = region
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     if endpoint:
-        parts = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
+        parts = urlsplit(endpoint)
         options["endpoint_override"] = parts.netloc
         options["scheme"] = parts.scheme
     # Credentials come from the standard AWS chain (AWS_ACCESS_KEY_ID, ... or a profile).
