@@ -31,15 +31,13 @@ def sync(
         typer.Option(
             min=1,
             envvar="NUDGE_SYNC_PARALLEL",
-            help="Dagster runs at once, each in its own process [env NUDGE_SYNC_PARALLEL]. "
-            "API calls stay within the instance's nudgescribe_api pool.",
+            help="Dagster runs of campaign runs at once [env NUDGE_SYNC_PARALLEL]; each lands "
+            "its runs side by side.",
         ),
     ] = 1,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show library logs.")] = False,
 ) -> None:
     """Discover campaign runs, register them in Dagster and materialize what is new."""
-    from functools import partial
-
     from rich.console import Console
 
     from nudge_pipeline.sync import prepare_environment, quiet_libraries, run_sync_command
@@ -47,9 +45,7 @@ def sync(
     quiet_libraries(verbose)
     prepare_environment(lake_root, warehouse_url, dagster_home)
     console = Console()
-    report = run_sync_command(
-        campaign or [], console, parallel=parallel, worker_setup=partial(quiet_libraries, verbose)
-    )
+    report = run_sync_command(campaign or [], console, parallel=parallel)
     _exit_on_failures(report)
 
 

@@ -7,7 +7,7 @@ import os
 import sys
 import threading
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -23,18 +23,15 @@ DEFAULT_DAGSTER_HOME = "dagster_home"
 INSTANCE_YAML = """\
 # Local Dagster instance created by nudge-pipeline (SQLite storage in this folder).
 storage:
-  # The files of `storage: sqlite`, with event-log connections kept open between events.
-  custom:
-    module: nudge_pipeline.defs.instance_storage
-    class: LocalSqliteStorage
-    config:
-      base_dir:
-        env: DAGSTER_HOME
+  sqlite:
+    base_dir:
+      env: DAGSTER_HOME
 concurrency:
   pools:
-    # Steps that call the Nudgescribe API hold a slot of the pool `nudgescribe_api` each,
-    # across all runs, including those of `nudge-pipeline sync --parallel N`.
-    granularity: op
+    # Runs whose steps call the Nudgescribe API share the pool `nudgescribe_api`: the run
+    # queue holds a run back while the pool is full. `sync` executes its runs in its own
+    # process (no queue) and keeps its runs at once within the same limit.
+    granularity: run
     default_limit: 4
 # As in the project's dagster_home: steps report through the event log, stdout is not captured.
 compute_logs:
@@ -178,29 +175,15 @@ def totals_line(report: Any) -> str:
     )
 
 
-def run_sync_command(
-    campaign_ids: Sequence[str],
-    console: Console,
-    parallel: int = 1,
-    worker_setup: Callable[[], None] | None = None,
-) -> Any:
-    """Run the engine with progress; returns the SyncReport (environment already prepared).
-
-    `worker_setup` runs first in each worker process when `parallel` > 1 (logging set-up).
-    """
+def run_sync_command(campaign_ids: Sequence[str], console: Console, parallel: int = 1) -> Any:
+    """Run the engine with progress; returns the SyncReport (environment already prepared)."""
     from nudge_pipeline.defs.sync import open_instance, run_sync
 
     display = ProgressDisplay(console)
     instance = open_instance()
     try:
         with display.shown():
-            report = run_sync(
-                instance,
-                campaign_ids,
-                listener=display,
-                parallel=parallel,
-                worker_setup=worker_setup,
-            )
+            report = run_sync(instance, campaign_ids, listener=display, parallel=parallel)
     finally:
         instance.dispose()
     if report.runs:

@@ -13,7 +13,7 @@ from typing import Any
 
 import dagster as dg
 
-from nudge_pipeline.defs.eligibility import parse_publish_stages
+from nudge_pipeline.landing.eligibility import parse_publish_stages
 
 DEFAULT_LAKE_ROOT = "data/lake"
 DEFAULT_WAREHOUSE_URL = "duckdb:///data/warehouse.duckdb"
@@ -37,6 +37,23 @@ class NudgescribeResource(dg.ConfigurableResource):
     publish_stages: str = "Published"
     parallel_downloads: int = DEFAULT_PARALLEL_DOWNLOADS
     settle_seconds: float = 10.0
+    exports_in_flight: int = 32
+    claim_lease_seconds: float = 120.0
+
+    def account_key(self) -> tuple[str, ...]:
+        """Which account (and publish policy) a discovery describes."""
+        return (self.base_url, self.api_code, self.publish_stages)
+
+    def engine_settings(self) -> Any:
+        from nudge_pipeline.landing.engine import EngineSettings
+
+        return EngineSettings(
+            parallel_downloads=max(1, self.parallel_downloads),
+            exports_in_flight=max(1, self.exports_in_flight),
+            export_type=self.export_type,
+            settle_seconds=self.settle_seconds,
+            claim_lease_seconds=self.claim_lease_seconds,
+        )
 
     def allowed_stages(self) -> tuple[str, ...]:
         return parse_publish_stages(self.publish_stages)
@@ -97,6 +114,15 @@ class WarehouseResource(dg.ConfigurableResource):
                     _migrated.add(self.url)
             yield warehouse
 
+    @contextmanager
+    def open_if(self, needed: bool) -> Iterator[Any]:
+        """The open warehouse when `needed`, else None (a step that loads nothing)."""
+        if not needed:
+            yield None
+            return
+        with self.open() as warehouse:
+            yield warehouse
+
 
 def _ensure_parent_dir(url: str) -> None:
     for prefix in ("duckdb:///", "sqlite:///"):
@@ -133,6 +159,8 @@ def resources_from_env(environ: Mapping[str, str] | None = None) -> dict[str, An
                 env.get("NUDGE_PARALLEL_DOWNLOADS", "") or DEFAULT_PARALLEL_DOWNLOADS
             ),
             settle_seconds=float(env.get("NUDGE_EXPORT_SETTLE_SECONDS", "") or 10.0),
+            exports_in_flight=int(env.get("NUDGE_EXPORTS_IN_FLIGHT", "") or 32),
+            claim_lease_seconds=float(env.get("NUDGE_CLAIM_LEASE_SECONDS", "") or 120.0),
         ),
         "lake": LakeResource(root=_env(env, "NUDGE_LAKE_ROOT", DEFAULT_LAKE_ROOT)),
         "warehouse": WarehouseResource(url=_env(env, "NUDGE_WAREHOUSE_URL", DEFAULT_WAREHOUSE_URL)),

@@ -9,10 +9,10 @@ import json
 
 import dagster as dg
 
-from nudge_pipeline.defs.discovery import discover
 from nudge_pipeline.defs.jobs import campaign_run_job, customers_job
 from nudge_pipeline.defs.partitions import CAMPAIGN_RUNS, CUSTOMER_GROUPS
 from nudge_pipeline.defs.resources import NudgescribeResource
+from nudge_pipeline.landing.discovery import discover
 
 SENSOR_INTERVAL_SECONDS = 300
 

@@ -1,45 +1,48 @@
-"""The sync engine behind `nudge-pipeline sync`: discovery, partitions, then Dagster runs.
+"""`nudge-pipeline sync`: discover once, register partitions, then materialize through Dagster.
 
-Everything is executed through Dagster on the DAGSTER_HOME instance, so the runs, partitions
-and materializations show in the UI exactly as if the sensor had started them. Several
-partitions go into each run (as in backfills) to amortise run start-up. Runs execute in this
-process, or with `parallel` > 1 in as many worker processes at once (see run_workers).
+Every run is executed by Dagster (`execute_in_process`) on the DAGSTER_HOME instance, so the
+runs, partitions and materializations show in the UI as if the sensor had started them.
+The campaign runs' job starts first, so its publishes go out at once; the snapshots and the
+customers land in this process while the vendor generates the export files. The outcome of
+each campaign run is read back from its run record, the one copy every path writes.
 """
 
 from __future__ import annotations
 
 import math
-from collections import deque
+import os
+import socket
+import threading
+import time
+import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import dagster as dg
 
 from nudge_pipeline.defs import build_defs, progress
-from nudge_pipeline.defs.assets.common import plain_metadata
-from nudge_pipeline.defs.discovery import Discovery, discover
-from nudge_pipeline.defs.failures import GLOBAL_CAUSES, QUOTA_EXHAUSTED, cause_of, describe
+from nudge_pipeline.defs.assets.common import API_POOL, plain_metadata
 from nudge_pipeline.defs.jobs import campaign_run_job, customers_job, snapshots_job
 from nudge_pipeline.defs.partitions import CAMPAIGN_RUNS, CUSTOMER_GROUPS
 from nudge_pipeline.defs.resources import NudgescribeResource, resources_from_env
-from nudge_pipeline.defs.run_workers import (
-    ChunkOutcome,
-    InProcessRunner,
-    ProcessRunner,
-    close_runs_of_dead_workers,
-    initialize_api_pool,
-    open_runner,
-    parallel_runs_within_api_pool,
-)
+from nudge_pipeline.defs.schedules import range_tags
+from nudge_pipeline.landing.discovery import Discovery, discover, remember_discovery
+from nudge_pipeline.landing.failures import GLOBAL_CAUSES, cause_of, describe
+from nudge_pipeline.landing.keys import parse_campaign_run_key
+from nudge_pipeline.landing.record import RunRecordStore, RunState
 
+# Partitions per Dagster run: the engine lands them side by side, so one run per sync is
+# the aim; the bound keeps a huge first sync's runs (and their event logs) reviewable.
+SYNC_PARTITIONS_PER_RUN = 500
+QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+STARTED_BY_TAG = "nudge/started_by"
+STARTED_BY = "nudge-pipeline sync"
+# host:pid of the process executing the run, so a later sync can tell a dead run from a live one.
+WORKER_TAG = "nudge/worker"
+SNAPSHOT_NAMES = ("campaigns", "campaign_runs", "customer_groups", "customer_profile_fields")
 NOT_ATTEMPTED = "not attempted"
-# Larger than a UI backfill's runs (MAX_PARTITIONS_PER_RUN): each Dagster run costs about
-# half a second of its own, and a partition that fails here sends the others of its run
-# back for runs of their own rather than failing them. 200 partitions of 5,000 messages
-# landed in 27 s with runs of 100 against 32 s with runs of 25.
-SYNC_PARTITIONS_PER_RUN = 100
 
 
 @dataclass
@@ -53,12 +56,6 @@ class RunOutcome:
     rows: int = 0
     files: int = 0
     reason: str = ""
-
-
-@dataclass(frozen=True)
-class Materialized:
-    run_id: str
-    metadata: dict[str, Any]
 
 
 @dataclass
@@ -94,19 +91,6 @@ class SyncReport:
 
 
 Listener = Callable[[str, dict[str, Any]], None]
-SNAPSHOT_NAMES = ("campaigns", "campaign_runs", "customer_groups", "customer_profile_fields")
-
-
-@dataclass
-class Phase:
-    """A job over some partitions (none: an unpartitioned job) and how to read each run."""
-
-    name: str  # for progress events
-    what: str  # subject of a failure that names no partition
-    job: Any
-    partitions: str | None
-    keys: list[str]
-    settle: Callable[[list[str], ChunkOutcome], list[str]]
 
 
 def _emit(listener: Listener | None, event: str, **data: Any) -> None:
@@ -129,6 +113,10 @@ def consecutive_chunks(keys: Sequence[str], order: Sequence[str], size: int) -> 
     return chunks
 
 
+def worker_label() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 class SyncEngine:
     def __init__(
         self,
@@ -137,48 +125,50 @@ class SyncEngine:
         listener: Listener | None = None,
         max_partitions_per_run: int = SYNC_PARTITIONS_PER_RUN,
         parallel: int = 1,
-        worker_setup: Callable[[], None] | None = None,
     ) -> None:
         self.instance = instance
         self.campaign_ids = list(campaign_ids)
         self.listener = listener
         self.batch = max_partitions_per_run
-        self.parallel = parallel_runs_within_api_pool(instance, parallel)
-        self.worker_setup = worker_setup
+        self.parallel = max(1, parallel)
         self.resources = resources_from_env()
         self.defs = build_defs(self.resources)
         self.report = SyncReport()
-        self.stopped_by: str | None = None
-        # Partitions a phase's settle sent back for a Dagster run of their own.
-        self.sent_back: set[str] = set()
-        self._runner: InProcessRunner | ProcessRunner | None = None
-
-    # -- steps --------------------------------------------------------------------------
+        self._lock = threading.Lock()
 
     def run(self) -> SyncReport:
         progress.set_listener(self.listener)
+        started = time.time()
         try:
             close_runs_of_dead_workers(self.instance)
-            initialize_api_pool(self.instance)
-            # Opened first: worker processes start up while discovery and snapshots run here.
-            with open_runner(
-                self.defs, self.instance, self.parallel, self.listener, self.worker_setup
-            ) as self._runner:
-                found = self._discover()
-                if found is None:
-                    return self.report
-                self._register(found)
-                phases = [self._snapshots(), self._customers(found), self._campaign_runs(found)]
-                self._run_phases(phases)
+            found = self._discover()
+            if found is None:
+                return self.report
+            self._register(found)
+            todo = self._campaign_runs_todo(found)
+            with ThreadPoolExecutor(self.parallel, thread_name_prefix="dagster-run") as pool:
+                # The campaign runs go first: their publishes start the vendor's clock.
+                chunks = self._chunks(CAMPAIGN_RUNS, todo)
+                _emit(self.listener, "phase", name="campaign_runs", total=len(todo))
+                landing = [pool.submit(self._execute, campaign_run_job, c) for c in chunks]
+                self._snapshots()
+                if not self._stopped():
+                    self._customers(found)
+                for future, chunk in zip(landing, chunks, strict=True):
+                    self._settle_campaign_runs(chunk, future)
+            self._report_runs(found, set(todo), started)
         finally:
-            self._runner = None
             progress.set_listener(None)
         return self.report
 
+    # -- discovery and partitions ------------------------------------------------------
+
     def _fail(self, cause: str, subject: str, message: str) -> None:
-        self.report.failures.append(Failure(cause, subject, message))
-        if cause in GLOBAL_CAUSES and self.stopped_by is None:
-            self.stopped_by = cause
+        with self._lock:
+            self.report.failures.append(Failure(cause, subject, message))
+
+    def _stopped(self) -> bool:
+        return any(f.cause in GLOBAL_CAUSES for f in self.report.failures)
 
     def _discover(self) -> Discovery | None:
         _emit(self.listener, "phase", name="discovery")
@@ -190,6 +180,8 @@ class SyncEngine:
         except Exception as exc:
             self._fail(cause_of(exc), "discovery", describe(exc))
             return None
+        if not self.campaign_ids:
+            remember_discovery(api.account_key(), found)
         missing = set(self.campaign_ids) - {c.campaign_id for c in found.campaigns}
         for campaign_id in sorted(missing):
             self._fail("not found", f"campaign {campaign_id}", "no such campaign in the account")
@@ -215,136 +207,104 @@ class SyncEngine:
                 self.instance.add_dynamic_partitions(name, new)
             _emit(self.listener, "partitions_registered", name=name, new=len(new))
 
-    def _run_phases(self, phases: Sequence[Phase]) -> None:
-        """Run every phase's chunks, one Dagster run each, `parallel` runs at once, in order.
+    def _campaign_runs_todo(self, found: Discovery) -> list[str]:
+        """Eligible runs whose `messages` partition is not materialized (skips never are)."""
+        loaded = self.instance.get_materialized_partitions(dg.AssetKey("messages"))
+        return [k for k in found.eligible_partition_keys if k not in loaded]
 
-        A phase's `settle` reads each of its finished chunks and returns the keys that
-        deserve a run of their own; those go to the front of the queue. After a failure that
-        rules out every partition (quota, credentials) nothing new starts, except what
-        `_may_start` allows; runs already going finish.
-        """
-        assert self._runner is not None
-        queue = deque((phase, chunk) for phase in phases for chunk in self._chunks(phase))
-        announced: set[str] = set()
-        running: dict[Future[ChunkOutcome], tuple[Phase, list[str]]] = {}
-        while queue or running:
-            while queue and len(running) < self._runner.workers and self._may_start(queue[0][1]):
-                phase, chunk = queue.popleft()
-                if phase.name not in announced:
-                    announced.add(phase.name)
-                    _emit(self.listener, "phase", name=phase.name, total=len(phase.keys))
-                future = self._runner.submit(phase.job.name, chunk or None, phase.what)
-                running[future] = (phase, chunk)
-            if not running:
-                break
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                phase, chunk = running.pop(future)
-                outcome = self._runner.outcome(future, chunk or None, phase.what)
-                self.report.dagster_run_ids.append(outcome.run_id)
-                retry = phase.settle(chunk, outcome)
-                self.sent_back.update(retry)
-                queue.extendleft((phase, c) for c in reversed(self._chunks(phase, retry)))
-        for phase in phases:  # nothing to run: still shown, as done
-            if phase.name not in announced:
-                _emit(self.listener, "phase", name=phase.name, total=0)
-
-    def _may_start(self, chunk: Sequence[str]) -> bool:
-        # A spent quota rules out new exports, not landing those a stopped run completed:
-        # partitions sent back for a run of their own reuse their export, publishing nothing.
-        if self.stopped_by == QUOTA_EXHAUSTED and chunk:
-            return set(chunk) <= self.sent_back
-        return not self.stopped_by
-
-    def _chunks(self, phase: Phase, keys: Sequence[str] | None = None) -> list[list[str]]:
-        """Consecutive chunks, small enough that every worker gets one; [[]] if unpartitioned."""
-        if phase.partitions is None:
-            return [[]] if keys is None else []
-        keys = phase.keys if keys is None else keys
+    def _chunks(self, partitions: str, keys: Sequence[str]) -> list[list[str]]:
         if not keys:
             return []
         size = min(self.batch, max(1, math.ceil(len(keys) / self.parallel)))
-        order = self.instance.get_dynamic_partitions(phase.partitions)
+        order = self.instance.get_dynamic_partitions(partitions)
         return consecutive_chunks(keys, order, size)
 
-    def _latest_metadata(self, asset: str, key: str | None) -> dict[str, Any]:
-        if key is not None:
-            latest = self._latest_by_partition(asset, [key]).get(key)
-            return latest.metadata if latest else {}
-        records = self.instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset)), limit=1
-        ).records
-        if not records or records[0].asset_materialization is None:
-            return {}
-        return plain_metadata(records[0].asset_materialization.metadata)
+    # -- Dagster runs ------------------------------------------------------------------
 
-    def _latest_by_partition(self, asset: str, keys: Sequence[str]) -> dict[str, Materialized]:
-        """The latest materialization of each of `keys`, read in pages, not a query each."""
-        found: dict[str, Materialized] = {}
-        cursor = None
-        while missing := sorted(set(keys) - found.keys()):
-            page = self.instance.fetch_materializations(
-                dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=missing),
-                limit=1000,
-                cursor=cursor,
-            )
-            for record in page.records:
-                event = record.asset_materialization
-                if event is not None and event.partition and event.partition not in found:
-                    found[event.partition] = Materialized(
-                        record.run_id, plain_metadata(event.metadata)
-                    )
-            if not page.has_more:
-                break
-            cursor = page.cursor
-        return found
+    def _execute(self, job: Any, keys: Sequence[str] | None) -> dg.ExecuteInProcessResult:
+        tags = range_tags(keys[0], keys[-1]) if keys else {}
+        result = self.defs.resolve_job_def(job.name).execute_in_process(
+            instance=self.instance,
+            run_id=str(uuid.uuid4()),
+            tags={**tags, STARTED_BY_TAG: STARTED_BY, WORKER_TAG: worker_label()},
+            run_config=QUIET_RUN_CONFIG,
+            raise_on_error=False,
+        )
+        with self._lock:
+            self.report.dagster_run_ids.append(result.run_id)
+        return result
 
-    def _snapshots(self) -> Phase:
-        def settle(_: list[str], outcome: ChunkOutcome) -> list[str]:
-            for subject, info in outcome.failed.items():
-                self._fail(info["cause"], subject, info["message"])
-            for name in SNAPSHOT_NAMES:
-                rows = self._latest_metadata(name, None).get("dagster/row_count")
+    def _step_failures(self, result: dg.ExecuteInProcessResult, subject: str) -> None:
+        for event in result.all_events:
+            if event.is_step_failure:
+                data = event.step_failure_data
+                lines = (data.error.message if data.error else "failed").strip().splitlines()
+                # A Failure's description lists one failed item per line after its first.
+                for line in lines[1:] or lines[:1]:
+                    item, _, why = line.partition(": ")
+                    cause, _, message = why.partition(": ")
+                    if why and message:
+                        self._fail(cause, item, message)
+                    else:
+                        self._fail("unexpected error", subject, line)
+
+    def _snapshots(self) -> None:
+        _emit(self.listener, "phase", name="snapshots", total=1)
+        result = self._run_safely(snapshots_job, None, "snapshots")
+        if result is None:
+            return
+        self._step_failures(result, "snapshots")
+        for event in result.get_asset_materialization_events():
+            mat = event.materialization
+            name = mat.asset_key.to_user_string()
+            if name in SNAPSHOT_NAMES:
+                rows = plain_metadata(mat.metadata).get("dagster/row_count")
                 if rows is not None:
                     self.report.snapshots[name] = int(rows)
-            return []
 
-        return Phase("snapshots", "snapshots", snapshots_job, None, [], settle)
-
-    def _customers(self, found: Discovery) -> Phase:
-        def settle(chunk: list[str], outcome: ChunkOutcome) -> list[str]:
-            latest = self._latest_by_partition("customers", chunk)
-            for key in chunk:
-                if key in outcome.failed:
-                    info = outcome.failed[key]
-                    if info["cause"] != NOT_ATTEMPTED:
-                        self._fail(info["cause"], f"customer group {key}", info["message"])
-                    continue
-                meta = latest[key].metadata if key in latest else {}
-                self.report.customer_groups += 1
-                self.report.customers += int(meta.get("dagster/row_count") or 0)
-            _emit(self.listener, "customers_done", count=len(chunk))
-            return []
-
+    def _customers(self, found: Discovery) -> None:
         keys = found.group_partition_keys
-        return Phase("customers", "customers", customers_job, CUSTOMER_GROUPS, keys, settle)
+        _emit(self.listener, "phase", name="customers", total=len(keys))
+        for chunk in self._chunks(CUSTOMER_GROUPS, keys):
+            result = self._run_safely(customers_job, chunk, "customers")
+            if result is None:
+                continue
+            self._step_failures(result, "customers")
+            for event in result.get_asset_materialization_events():
+                rows = plain_metadata(event.materialization.metadata).get("dagster/row_count")
+                self.report.customer_groups += 1
+                self.report.customers += int(rows or 0)
+            _emit(self.listener, "customers_done", count=len(chunk))
 
-    def _campaign_runs(self, found: Discovery) -> Phase:
-        outcomes: dict[str, RunOutcome] = {}
-        todo: list[str] = []
-        latest = self._latest_by_partition(
-            "messages",
-            [
-                r.partition_key
-                for r in found.completed_runs
-                if r.partition_key and r.eligibility.eligible
-            ],
-        )
+    def _run_safely(
+        self, job: Any, keys: Sequence[str] | None, subject: str
+    ) -> dg.ExecuteInProcessResult | None:
+        try:
+            return self._execute(job, keys)
+        except Exception as exc:  # the run could not even start
+            self._fail(cause_of(exc), subject, describe(exc))
+            return None
+
+    def _settle_campaign_runs(self, chunk: list[str], future: Future[Any]) -> None:
+        try:
+            result = future.result()
+        except Exception as exc:  # the run could not even start
+            for key in chunk:
+                self._fail(cause_of(exc), key, describe(exc))
+            return
+        self._step_failures(result, "campaign runs")
+
+    # -- the summary, from the run records ---------------------------------------------
+
+    def _report_runs(self, found: Discovery, attempted: set[str], started: float) -> None:
+        records = RunRecordStore(self.resources["lake"].process_config_and_initialize().lake())
+        reported = {f.subject for f in self.report.failures}
         for run in found.completed_runs:
-            if not run.partition_key:
+            key = run.partition_key
+            if not key:
                 continue
             outcome = RunOutcome(
-                key=run.partition_key,
+                key=key,
                 campaign_id=run.campaign.campaign_id,
                 run_id=run.run.run_id,
                 campaign_name=run.campaign.campaign_name or "",
@@ -352,57 +312,34 @@ class SyncEngine:
                 state="skipped",
                 reason=run.eligibility.reason,
             )
-            outcomes[run.partition_key] = outcome
+            self.report.runs.append(outcome)
             if not run.eligibility.eligible:
                 continue
-            meta = latest[run.partition_key].metadata if run.partition_key in latest else {}
-            if meta and not meta.get("skipped", False):
+            record = records.get(*parse_campaign_run_key(key))
+            if record is not None:
+                outcome.files = record.num_files or 0
+                outcome.rows = record.loaded_rows or 0
+            if key not in attempted:
                 outcome.state, outcome.reason = "up to date", ""
-                outcome.rows = int(meta.get("dagster/row_count") or 0)
-                outcome.files = int(meta.get("num_files") or 0)
+            elif record is not None and record.state is RunState.LOADED:
+                landed_now = record.loaded_at and record.loaded_at >= _iso(started)
+                outcome.state, outcome.reason = ("landed" if landed_now else "up to date"), ""
+            elif record is not None and record.state is RunState.FAILED:
+                outcome.state, outcome.reason = "failed", record.cause
+                if key not in reported:
+                    self._fail(record.cause, key, record.reason)
+            elif record is not None and record.state is RunState.SKIPPED:
+                outcome.state, outcome.reason = "skipped", record.reason
             else:
                 outcome.state, outcome.reason = NOT_ATTEMPTED, ""
-                todo.append(run.partition_key)
-        self.report.runs = list(outcomes.values())
+                if not self._stopped() and key not in reported:
+                    self._fail("not landed", key, "its Dagster run ended before it landed")
 
-        def settle(chunk: list[str], result: ChunkOutcome) -> list[str]:
-            bystanders = []
-            latest = self._latest_by_partition("messages", chunk)
-            for key in chunk:
-                outcome = outcomes[key]
-                if key in result.failed:
-                    info = result.failed[key]
-                    if info["cause"] == NOT_ATTEMPTED:
-                        continue
-                    outcome.state, outcome.reason = "failed", info["cause"]
-                    self._fail(info["cause"], key, info["message"])
-                    _emit(self.listener, "run_done", key=key, state="failed")
-                    continue
-                landed = latest.get(key)
-                meta = landed.metadata if landed else {}
-                if meta and not meta.get("skipped") and landed and landed.run_id == result.run_id:
-                    outcome.state = "landed"
-                    outcome.rows = int(meta.get("dagster/row_count") or 0)
-                    outcome.files = int(meta.get("num_files") or 0)
-                    _emit(self.listener, "run_done", key=key, state="landed")
-                elif key not in self.sent_back:
-                    bystanders.append(key)
-                else:
-                    export = self._latest_metadata("message_export", key)
-                    if export.get("skipped"):
-                        # Run on its own and still skipped, e.g. its campaign was deleted
-                        # since discovery: nothing to land, and the export says why.
-                        outcome.state, outcome.reason = "skipped", str(export["skipped_reason"])
-                        _emit(self.listener, "run_done", key=key, state="skipped")
-                        continue
-                    outcome.state, outcome.reason = "failed", "not landed after a retry"
-                    self._fail("not landed", key, "a failure elsewhere in its run stopped it")
-            # Partitions held up by another partition's failure get a run of their own.
-            return bystanders
 
-        return Phase(
-            "campaign_runs", "campaign runs", campaign_run_job, CAMPAIGN_RUNS, todo, settle
-        )
+def _iso(epoch: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(epoch, UTC).isoformat()
 
 
 def run_sync(
@@ -410,14 +347,48 @@ def run_sync(
     campaign_ids: Sequence[str] = (),
     listener: Listener | None = None,
     parallel: int = 1,
-    worker_setup: Callable[[], None] | None = None,
 ) -> SyncReport:
-    engine = SyncEngine(
-        instance, campaign_ids, listener, parallel=parallel, worker_setup=worker_setup
-    )
-    return engine.run()
+    return SyncEngine(instance, campaign_ids, listener, parallel=parallel).run()
 
 
 def open_instance() -> dg.DagsterInstance:
     """The instance at DAGSTER_HOME (set by the caller)."""
     return dg.DagsterInstance.get()
+
+
+# -- runs whose process died --------------------------------------------------------------
+
+_UNFINISHED = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def close_runs_of_dead_workers(instance: dg.DagsterInstance) -> list[str]:
+    """Earlier sync runs on this host still marked in progress although their process is gone.
+
+    No daemon watches runs that `sync` executes in its own process, so a killed sync's runs
+    would show as running forever.
+    """
+    host = socket.gethostname()
+    closed = []
+    runs = instance.get_runs(
+        filters=dg.RunsFilter(statuses=_UNFINISHED, tags={STARTED_BY_TAG: STARTED_BY})
+    )
+    for run in runs:
+        worker_host, _, pid = run.tags.get(WORKER_TAG, "").rpartition(":")
+        if worker_host != host or not pid.isdigit() or _process_alive(int(pid)):
+            continue
+        instance.report_run_failed(run, f"the sync process {pid} that ran it is gone")
+        closed.append(run.run_id)
+    return closed
+
+
+__all__ = ["API_POOL", "SyncEngine", "SyncReport", "close_runs_of_dead_workers", "run_sync"]

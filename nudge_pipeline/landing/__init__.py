@@ -1,1 +1,4 @@
-"""The landing engine: lands each campaign run's export in the lake, one worker per run."""
+"""The landing engine: campaign runs through publish → poll → download → Parquet → load.
+
+Free of Dagster: `defs/` orchestrates it, `nudgescribe/`, `lake/` and `warehouse/` do the work.
+"""

@@ -13,9 +13,9 @@ import pytest
 from nudge_pipeline.defs.assets.customers import customers
 from nudge_pipeline.defs.assets.messages import MESSAGE_ASSETS
 from nudge_pipeline.defs.assets.snapshots import SNAPSHOT_ASSETS
-from nudge_pipeline.defs.discovery import Discovery, discover
 from nudge_pipeline.defs.partitions import CAMPAIGN_RUNS, CUSTOMER_GROUPS
 from nudge_pipeline.defs.schedules import range_tags
+from nudge_pipeline.landing.discovery import Discovery, discover
 from nudge_pipeline.warehouse import Warehouse
 
 PUBLISH = "POST /v1/messages/publish"

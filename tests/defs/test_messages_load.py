@@ -13,11 +13,11 @@ from nudge_pipeline.defs.assets.messages import (
     _LoadedRun,
     _message_checks,
 )
-from nudge_pipeline.defs.discovery import Discovery, discover
 from nudge_pipeline.defs.partitions import CAMPAIGN_RUNS, parse_campaign_run_key
 from nudge_pipeline.defs.schedules import range_tags
 from nudge_pipeline.lake import Lake
 from nudge_pipeline.lake.messages import message_file_path
+from nudge_pipeline.landing.discovery import Discovery, discover
 from nudge_pipeline.warehouse import Warehouse
 
 

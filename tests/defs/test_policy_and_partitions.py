@@ -2,12 +2,12 @@
 
 import pytest
 
-from nudge_pipeline.defs.eligibility import parse_publish_stages, publish_eligibility
 from nudge_pipeline.defs.partitions import (
     PartitionKeyError,
     campaign_run_key,
     parse_campaign_run_key,
 )
+from nudge_pipeline.landing.eligibility import parse_publish_stages, publish_eligibility
 
 
 def test_run_keys_round_trip_with_leading_zeros_and_unicode() -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from nudge_pipeline.defs import failures
-from nudge_pipeline.defs.discovery import discover
+from nudge_pipeline.landing.discovery import discover
 from nudge_pipeline.nudgescribe import ConfigError
 from nudge_pipeline.simulator import SimHandle, run_simulator
 from tests.e2e.helpers import client_for

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -63,27 +62,3 @@ def previous_metadata(
 def plain_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
     """Materialization metadata as plain values (MetadataValue → its value)."""
     return {key: getattr(value, "value", value) for key, value in metadata.items()}
-
-
-_metadata_lock = threading.Lock()
-
-
-def add_partition_metadata(
-    context: dg.AssetExecutionContext, partition_key: str, metadata: Mapping[str, Any]
-) -> None:
-    """`context.add_asset_metadata(metadata, partition_key=...)`, cheap and thread-safe.
-
-    Dagster's own first re-reads every key of the dynamic partitions definition from the
-    instance to check the key is in the run (600 keys read 600 times in a 200-run backfill,
-    a tenth of its time), then updates the step's metadata without a lock, which can drop
-    entries when export threads add at once. Callers pass keys of context.partition_keys.
-    """
-    step = getattr(context.op_execution_context, "_step_execution_context", None)
-    with _metadata_lock:
-        accumulator = getattr(step, "_metadata_accumulator", None)
-        if accumulator is None:  # a Dagster without this internal: the public call
-            context.add_asset_metadata(metadata, partition_key=partition_key)
-            return
-        step._metadata_accumulator = accumulator.with_additional_asset_metadata(  # type: ignore[union-attr]
-            asset_key=context.asset_key, metadata=metadata, partition_key=partition_key
-        )

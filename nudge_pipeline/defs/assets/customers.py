@@ -5,6 +5,7 @@ go only to nudgescribe.customer_profile_values, and only when NUDGESCRIBE_PROFIL
 """
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
@@ -16,17 +17,16 @@ from nudge_pipeline.defs.assets.common import (
     API_POOL,
     BACKFILL_POLICY,
     STRING,
-    add_partition_metadata,
     column_schema,
     fingerprint,
     previous_metadata,
 )
-from nudge_pipeline.defs.assets.messages import PartitionFailures
 from nudge_pipeline.defs.assets.snapshots import customer_groups
 from nudge_pipeline.defs.partitions import customer_groups_partitions
 from nudge_pipeline.defs.resources import LakeResource, NudgescribeResource, WarehouseResource
 from nudge_pipeline.lake import Lake, customers_path, write_table
 from nudge_pipeline.lake.paths import customers_dir
+from nudge_pipeline.landing.failures import GLOBAL_CAUSES, cause_of, describe
 from nudge_pipeline.nudgescribe.models import Customer
 from nudge_pipeline.nudgescribe.profile import decrypt_profile
 
@@ -100,36 +100,44 @@ def _replace_lake_file(lake: Lake, group_id: str, pages: int, table: pa.Table) -
     return rel
 
 
-@dg.asset(
-    group_name="customers",
-    partitions_def=customer_groups_partitions,
+@dg.multi_asset(
+    name="customers",
+    specs=[
+        dg.AssetSpec(
+            "customers",
+            group_name="customers",
+            partitions_def=customer_groups_partitions,
+            deps=[customer_groups],
+            kinds={"api", "parquet", "sql"},
+            description="The customers of each customer group, with their extended profile.",
+            # A group that failed is not shown as materialized.
+            skippable=True,
+        )
+    ],
     backfill_policy=BACKFILL_POLICY,
     pool=API_POOL,
-    deps=[customer_groups],
-    kinds={"api", "parquet", "sql"},
 )
 def customers(
     context: dg.AssetExecutionContext,
     nudgescribe: NudgescribeResource,
     lake: LakeResource,
     warehouse: WarehouseResource,
-) -> dg.MaterializeResult:
+) -> Iterator[dg.AssetMaterialization]:
     """The customers of each customer group, with their extended profile."""
     the_lake = lake.lake()
-    failures = PartitionFailures(context)
+    failures: dict[str, str] = {}
+    stopped_by = ""
     key = nudgescribe.profile_key or None
-    schema = None
     with nudgescribe.client() as client, warehouse.open() as wh:
         field_types: dict[tuple[str, str], str] = {}
         for group_id in context.partition_keys:
-            if failures.stop:
-                failures.by_key.setdefault(group_id, {"cause": "not attempted", "message": ""})
+            if stopped_by:
+                failures[group_id] = f"not attempted: {stopped_by}"
                 continue
             try:
                 info = client.customer_page_info(group_id)
                 found = [c for _, page in client.iter_customer_pages(group_id) for c in page]
                 table = customers_table(group_id, found)
-                schema = column_schema(table)
                 digest = fingerprint(table) + (":decrypted" if key else ":as-received")
                 previous = previous_metadata(context, group_id)
                 old_rel = previous.get("lake_relpath")
@@ -158,11 +166,20 @@ def customers(
                     wh.replace_customers(group_id, table, values)
                     metadata.update(changed=True, lake_relpath=rel)
                 metadata["lake_path"] = the_lake.uri(str(metadata["lake_relpath"]))
-                add_partition_metadata(context, group_id, metadata)
+                metadata["dagster/column_schema"] = column_schema(table)
+                yield dg.AssetMaterialization(
+                    asset_key="customers", partition=group_id, metadata=metadata
+                )
                 progress.emit("customers_landed", key=group_id, rows=table.num_rows)
             except Exception as exc:
-                failures.record(group_id, exc)
-    failures.raise_if_any()
-    return dg.MaterializeResult(
-        metadata={"dagster/column_schema": schema} if schema is not None else {}
-    )
+                cause = cause_of(exc)
+                failures[group_id] = f"{cause}: {describe(exc)}"
+                context.log.error(f"customer group {group_id}: {failures[group_id]}")
+                if cause in GLOBAL_CAUSES:
+                    stopped_by = cause
+    if failures:
+        raise dg.Failure(
+            description=f"{len(failures)} customer group(s) failed:\n"
+            + "\n".join(f"{group}: {why}" for group, why in failures.items()),
+            allow_retries=False,
+        )

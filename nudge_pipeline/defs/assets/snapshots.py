@@ -17,9 +17,9 @@ from nudge_pipeline.defs.assets.common import (
     previous_metadata,
     records_table,
 )
-from nudge_pipeline.defs.discovery import workspace_ids
 from nudge_pipeline.defs.resources import LakeResource, NudgescribeResource, WarehouseResource
 from nudge_pipeline.lake import snapshot_path, write_table
+from nudge_pipeline.landing.discovery import workspace_ids
 
 GROUP = "snapshots"
 

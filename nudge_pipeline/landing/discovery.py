@@ -5,12 +5,20 @@ Shared by the discovery sensor and `nudge-pipeline sync`, so both decide the sam
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from nudge_pipeline.defs.eligibility import COMPLETED, Eligibility, publish_eligibility
-from nudge_pipeline.defs.failures import GLOBAL_CAUSES, cause_of
-from nudge_pipeline.defs.partitions import PartitionKeyError, campaign_run_key, customer_group_key
+from nudge_pipeline.landing.eligibility import COMPLETED, Eligibility, publish_eligibility
+from nudge_pipeline.landing.engine import RunToLand
+from nudge_pipeline.landing.failures import GLOBAL_CAUSES, cause_of
+from nudge_pipeline.landing.keys import (
+    PartitionKeyError,
+    campaign_run_key,
+    customer_group_key,
+    parse_campaign_run_key,
+)
 from nudge_pipeline.nudgescribe.client import NudgescribeClient
 from nudge_pipeline.nudgescribe.errors import NudgescribeError
 from nudge_pipeline.nudgescribe.models import Campaign, CampaignRun, CustomerGroup
@@ -99,6 +107,8 @@ def discover(
     client: NudgescribeClient,
     allowed_stages: Sequence[str],
     campaign_ids: Sequence[str] | None = None,
+    *,
+    with_groups: bool = True,
 ) -> Discovery:
     campaigns = client.list_campaigns()
     if campaign_ids:
@@ -109,7 +119,7 @@ def discover(
     groups: list[CustomerGroup] = []
     rejected: list[str] = []
     referenced = {c.customer_group_id for c in campaigns if c.customer_group_id}
-    for workspace_id in workspace_ids(campaigns):
+    for workspace_id in workspace_ids(campaigns) if with_groups else []:
         for group in client.list_customer_groups(workspace_id):
             if campaign_ids and group.customer_group_id not in referenced:
                 continue
@@ -120,3 +130,72 @@ def discover(
                 continue
             groups.append(group)
     return Discovery(campaigns, runs, groups, rejected, failed)
+
+
+# A sync discovers once, then runs the assets in the same process; they reuse what it found
+# rather than listing every campaign and run history again. Runs launched elsewhere (the
+# daemon, the webserver) find nothing here and discover for themselves.
+RECENT_SECONDS = 120.0
+AccountKey = tuple[str, ...]
+_recent: dict[AccountKey, tuple[float, Discovery]] = {}
+_recent_lock = threading.Lock()
+
+
+def remember_discovery(account: AccountKey, found: Discovery) -> None:
+    """Keep a whole-account discovery that read every campaign's history."""
+    if found.failed_campaigns:
+        return
+    with _recent_lock:
+        _recent[account] = (time.monotonic(), found)
+
+
+def recent_discovery(account: AccountKey) -> Discovery | None:
+    with _recent_lock:
+        entry = _recent.get(account)
+    if entry is None or time.monotonic() - entry[0] > RECENT_SECONDS:
+        return None
+    return entry[1]
+
+
+def forget_discoveries() -> None:
+    with _recent_lock:
+        _recent.clear()
+
+
+def runs_to_land(found: Discovery, keys: Iterable[str]) -> list[RunToLand]:
+    """What the engine needs to know of each campaign_runs key; gone runs are not eligible.
+
+    Keys of campaigns whose run history could not be read are left out (see
+    `found.failed_campaigns`): they are failures, not skips.
+    """
+    by_key = {r.partition_key: r for r in found.runs if r.partition_key}
+    listed = {c.campaign_id for c in found.campaigns}
+    runs = []
+    for key in keys:
+        campaign_id, run_id = parse_campaign_run_key(key)
+        if campaign_id in found.failed_campaigns:
+            continue
+        seen = by_key.get(key)
+        if seen is None:
+            reason = (
+                f"campaign {campaign_id} no longer exists"
+                if campaign_id not in listed
+                else f"run {run_id} is no longer listed in the campaign's run history"
+            )
+            runs.append(RunToLand(campaign_id, run_id, eligible=False, reason=reason))
+            continue
+        campaign, run = seen.campaign, seen.run
+        runs.append(
+            RunToLand(
+                campaign_id,
+                run_id,
+                eligible=seen.eligibility.eligible,
+                reason="" if seen.eligibility.eligible else seen.eligibility.reason,
+                message_count=run.message_count,
+                campaign_name=campaign.campaign_name or "",
+                workspace_name=campaign.workspace_name or "",
+                stage=campaign.stage or "",
+                run_number=run.run_number,
+            )
+        )
+    return runs

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from nudge_pipeline.defs.partitions import PartitionKeyError
 from nudge_pipeline.lake.errors import LakeInputError
+from nudge_pipeline.landing.keys import PartitionKeyError
 from nudge_pipeline.nudgescribe import errors as api
 from nudge_pipeline.nudgescribe.config import ConfigError
 from nudge_pipeline.warehouse import WarehouseError

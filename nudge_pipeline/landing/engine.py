@@ -1,0 +1,692 @@
+"""LandingEngine: many campaign runs side by side, each on its own clock.
+
+The vendor's export generation is the slow part of a sync, so every eligible run is
+claimed and published at once (up to `exports_in_flight`), all exports are polled from one
+scheduler, and each run moves on the moment its own export completes: its files download
+(at most `parallel_downloads` at a time, shared by all runs) and its warehouse replace
+commits as soon as they are in. No run waits for another's files.
+
+One coordinator thread (the caller's, inside `land()`) owns every run's state; the work
+runs on thread pools and reports back through a queue. Outcomes are yielded as runs finish.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import os
+import queue
+import socket
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from nudge_pipeline.lake import Lake
+from nudge_pipeline.landing import files
+from nudge_pipeline.landing.claim import Claim, ClaimLostError, ClaimStore
+from nudge_pipeline.landing.failures import GLOBAL_CAUSES, cause_of, describe
+from nudge_pipeline.landing.keys import campaign_run_key
+from nudge_pipeline.landing.record import LandedFile, RunRecord, RunRecordStore, RunState, now_iso
+from nudge_pipeline.nudgescribe import errors as api
+from nudge_pipeline.nudgescribe.client import NudgescribeClient
+from nudge_pipeline.nudgescribe.export import ExportJob
+from nudge_pipeline.nudgescribe.models import ExportResult
+from nudge_pipeline.warehouse import Warehouse
+
+log = logging.getLogger(__name__)
+
+# Claims, publishes, polls and record writes are short; these threads only wait on HTTP.
+CONTROL_WORKERS = 8
+
+
+class Step(StrEnum):
+    EXPORT = "export"  # publish, or reuse an export, and wait until it is complete
+    FILES = "files"  # download each CSV file into the lake as Parquet
+    LOAD = "load"  # replace the run's rows in the warehouse
+
+
+ALL_STEPS = frozenset(Step)
+
+
+class Result(StrEnum):
+    LANDED = "landed"  # this call did the steps it was asked for
+    UP_TO_DATE = "up to date"  # loaded before: nothing to do
+    BY_OTHER = "landed by another worker"  # another claim holder landed it meanwhile
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    NOT_ATTEMPTED = "not attempted"  # a failure that rules out every run stopped it first
+
+
+@dataclass(frozen=True)
+class RunToLand:
+    campaign_id: str
+    run_id: str
+    eligible: bool = True
+    reason: str = ""  # why it is not eligible
+    message_count: int | None = None  # as the run history reports it
+    # For people reading runs, tags and summaries: not used to land.
+    campaign_name: str = ""
+    workspace_name: str = ""
+    stage: str = ""
+    run_number: int | None = None
+
+    @property
+    def key(self) -> str:
+        return campaign_run_key(self.campaign_id, self.run_id)
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run: RunToLand
+    result: Result
+    record: RunRecord
+    published: bool = False  # this call's publish was accepted
+    reused_export: bool = False
+    files_downloaded: int = 0
+    parquet_rows: int | None = None
+    table_rows: int | None = None
+    error: BaseException | None = None
+
+    @property
+    def cause(self) -> str:
+        return self.record.cause if self.error is None else cause_of(self.error)
+
+    @property
+    def message(self) -> str:
+        return self.record.reason or (describe(self.error) if self.error is not None else "")
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    parallel_downloads: int = 4
+    exports_in_flight: int = 32
+    export_type: str = "utf8"
+    settle_seconds: float | None = None  # None: the client's
+    claim_lease_seconds: float = 120.0
+    # How often a run claimed by another worker looks at that worker's progress (lake reads).
+    watch_seconds: float = 1.0
+
+
+Listener = Callable[[str, dict[str, Any]], None]
+
+
+def holder_label() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class LandingEngine:
+    def __init__(
+        self,
+        client: NudgescribeClient,
+        lake: Lake,
+        warehouse: Warehouse | None,
+        settings: EngineSettings | None = None,
+        listener: Listener | None = None,
+    ) -> None:
+        self.client = client
+        self.lake = lake
+        self.warehouse = warehouse
+        self.settings = settings or EngineSettings()
+        self.listener = listener
+        self.holder = holder_label()
+        self.records = RunRecordStore(lake)
+        self.claims = ClaimStore(lake, lease_seconds=self.settings.claim_lease_seconds)
+
+    def land(
+        self, runs: Iterable[RunToLand], steps: frozenset[Step] = ALL_STEPS
+    ) -> Iterator[RunOutcome]:
+        """Land `runs` through `steps`; yields each run's outcome as soon as it is final."""
+        if Step.LOAD in steps and self.warehouse is None:
+            raise ValueError("loading needs a warehouse")
+        yield from _Session(self, list(dict.fromkeys(runs)), steps).run()
+
+
+@dataclass(eq=False)
+class _Landing:
+    """One run's progress within a session; read and written by the coordinator only."""
+
+    run: RunToLand
+    record: RunRecord
+    claim: Claim | None = None
+    job: ExportJob | None = None
+    holds_export_slot: bool = False
+    published: bool = False
+    reused_export: bool = False
+    todo: int = 0
+    downloaded: int = 0
+    landed: dict[int, LandedFile] = field(default_factory=dict)
+    file_error: BaseException | None = None
+    failed_file: int = -1
+    abandoned: bool = False  # read by download threads: stop fetching this run's files
+    finished: bool = False
+
+
+class _Session:
+    def __init__(
+        self, engine: LandingEngine, runs: list[RunToLand], steps: frozenset[Step]
+    ) -> None:
+        self.engine = engine
+        self.settings = engine.settings
+        self.steps = steps
+        self.waiting = deque(_Landing(r, RunRecord(r.campaign_id, r.run_id)) for r in runs)
+        self.landings = list(self.waiting)
+        self.unfinished = len(self.waiting)
+        self.exports_in_flight = 0
+        self.stopped_by: BaseException | None = None
+        self.events: queue.Queue[tuple[Callable[..., None], tuple[Any, ...]]] = queue.Queue()
+        self.timers: list[tuple[float, int, Callable[[], None]]] = []
+        self._sequence = itertools.count()
+        self.done: list[RunOutcome] = []
+        self.api_slots = threading.BoundedSemaphore(self.settings.parallel_downloads)
+        self.control = ThreadPoolExecutor(CONTROL_WORKERS, thread_name_prefix="landing")
+        self.downloads = ThreadPoolExecutor(
+            self.settings.parallel_downloads, thread_name_prefix="download"
+        )
+        self.loader = ThreadPoolExecutor(1, thread_name_prefix="load")
+        self.ready_to_load: list[_Landing] = []
+        self.loading = False
+
+    # -- the coordinator loop ----------------------------------------------------------
+
+    def run(self) -> Iterator[RunOutcome]:
+        try:
+            self._every(self.settings.claim_lease_seconds / 3, self._renew_claims)
+            while self.unfinished:
+                self._start_waiting()
+                try:
+                    callback, args = self.events.get(timeout=self._next_timer_in())
+                except queue.Empty:
+                    pass
+                else:
+                    callback(*args)
+                self._fire_due_timers()
+                while self.done:
+                    yield self.done.pop(0)
+        finally:
+            for pool in (self.control, self.downloads, self.loader):
+                pool.shutdown(wait=True, cancel_futures=True)
+            for landing in self.landings:
+                if landing.claim is not None:
+                    self._release(landing)
+
+    def _submit(
+        self,
+        pool: ThreadPoolExecutor,
+        work: Callable[..., Any],
+        args: tuple[Any, ...],
+        then: Callable[[Any, BaseException | None], None],
+    ) -> None:
+        """Run `work(*args)` on `pool`; `then(result, error)` runs later on the coordinator."""
+
+        def task() -> None:
+            try:
+                result, error = work(*args), None
+            except BaseException as exc:  # handed to the coordinator, which decides
+                result, error = None, exc
+            self.events.put((then, (result, error)))
+
+        pool.submit(task)
+
+    def _at(self, delay: float, action: Callable[[], None]) -> None:
+        heapq.heappush(self.timers, (time.monotonic() + delay, next(self._sequence), action))
+
+    def _every(self, period: float, action: Callable[[], None]) -> None:
+        def repeat() -> None:
+            action()
+            self._at(period, repeat)
+
+        self._at(period, repeat)
+
+    def _next_timer_in(self) -> float:
+        return max(self.timers[0][0] - time.monotonic(), 0.0) if self.timers else 1.0
+
+    def _fire_due_timers(self) -> None:
+        now = time.monotonic()
+        while self.timers and self.timers[0][0] <= now:
+            _, _, action = heapq.heappop(self.timers)
+            action()
+
+    def _emit(self, event: str, **data: Any) -> None:
+        if self.engine.listener is not None:
+            self.engine.listener(event, data)
+
+    # -- starting: skip, claim or watch ------------------------------------------------
+
+    def _start_waiting(self) -> None:
+        while self.waiting and self.exports_in_flight < self.settings.exports_in_flight:
+            landing = self.waiting.popleft()
+            if not landing.run.eligible:
+                self._submit(
+                    self.control, self._skip_ineligible, (landing,), self._finished(landing)
+                )
+                continue
+            landing.holds_export_slot = True
+            self.exports_in_flight += 1
+            self._open(landing)
+
+    def _skip_ineligible(self, landing: _Landing) -> RunOutcome:
+        record = self.engine.records.get_or_new(landing.run.campaign_id, landing.run.run_id)
+        if record.state is RunState.LOADED:
+            return RunOutcome(landing.run, Result.UP_TO_DATE, record)
+        record = self.engine.records.put(
+            record.moved(RunState.SKIPPED, reason=landing.run.reason, attempted_at=now_iso())
+        )
+        return RunOutcome(landing.run, Result.SKIPPED, record)
+
+    def _open(self, landing: _Landing) -> None:
+        def claim_and_read() -> tuple[Claim | None, RunRecord]:
+            run = landing.run
+            claim = self.engine.claims.acquire(run.campaign_id, run.run_id, self.engine.holder)
+            record = self.engine.records.get_or_new(run.campaign_id, run.run_id)
+            if claim is not None and record.state in (RunState.FAILED, RunState.SKIPPED):
+                record = self.engine.records.put(record.moved(RunState.CLAIMED))
+            return claim, record
+
+        def opened(
+            result: tuple[Claim | None, RunRecord] | None, error: BaseException | None
+        ) -> None:
+            if error is not None or result is None:
+                return self._fail(landing, error or RuntimeError("no claim answer"))
+            landing.claim, landing.record = result
+            if landing.claim is None:
+                self._at(self.settings.watch_seconds, lambda: self._watch(landing))
+            else:
+                self._advance(landing)
+
+        self._submit(self.control, claim_and_read, (), opened)
+
+    def _watch(self, landing: _Landing) -> None:
+        """Another worker holds the claim: follow its record, take over if its lease lapses."""
+        run = landing.run
+
+        def look() -> tuple[RunRecord, Claim | None]:
+            return (
+                self.engine.records.get_or_new(run.campaign_id, run.run_id),
+                self.engine.claims.current(run.campaign_id, run.run_id),
+            )
+
+        def seen(
+            result: tuple[RunRecord, Claim | None] | None, error: BaseException | None
+        ) -> None:
+            if error is not None or result is None:
+                return self._fail(landing, error or RuntimeError("no record answer"))
+            record, claim = result
+            landing.record = record
+            if self._steps_satisfied(record):
+                return self._finish(landing, Result.BY_OTHER)
+            if claim is None or claim.expires_at <= time.time():
+                return self._open(landing)
+            self._at(self.settings.watch_seconds, lambda: self._watch(landing))
+
+        self._submit(self.control, look, (), seen)
+
+    def _steps_satisfied(self, record: RunRecord) -> bool:
+        if Step.LOAD in self.steps:
+            return record.state is RunState.LOADED
+        if Step.FILES in self.steps:
+            return record.state in (RunState.FILES_LANDED, RunState.LOADED)
+        return record.export_complete
+
+    # -- moving a claimed run on ---------------------------------------------------------
+
+    def _advance(self, landing: _Landing) -> None:
+        record = landing.record
+        if self.steps == {Step.LOAD}:  # a reload from the lake: no API call
+            if record.state in (RunState.FILES_LANDED, RunState.LOADED):
+                return self._queue_load(landing)
+            return self._skip(landing, "no landed files: materialize message_files first")
+        if Step.LOAD in self.steps and record.state is RunState.LOADED:
+            return self._finish(landing, Result.UP_TO_DATE)
+        if not record.export_complete:
+            if Step.EXPORT not in self.steps:
+                return self._skip(landing, "no completed export: materialize message_export first")
+            if self.stopped_by is not None:
+                return self._finish(landing, Result.NOT_ATTEMPTED, self.stopped_by)
+            return self._begin_export(landing)
+        self._release_export_slot(landing)
+        if Step.FILES in self.steps:
+            return self._plan_files(landing)
+        if Step.LOAD in self.steps:
+            return self._queue_load(landing)
+        self._finish(landing, Result.LANDED)
+
+    def _begin_export(self, landing: _Landing) -> None:
+        run, records = landing.run, self.engine.records
+
+        def remember(job_id: str) -> None:
+            # Durable before polling: a crash from here on resumes this job, never re-publishes.
+            landing.record = records.put(
+                landing.record.moved(RunState.PUBLISHED, job_id=job_id, attempted_at=now_iso())
+            )
+
+        job = ExportJob(
+            self.engine.client,
+            run.campaign_id,
+            run.run_id,
+            known_job_id=landing.record.job_id,
+            on_job_id=remember,
+            settle_seconds=self.settings.settle_seconds,
+        )
+        landing.job = job
+
+        def begin() -> ExportResult | None:
+            with self.api_slots:
+                return job.begin()
+
+        def begun(result: ExportResult | None, error: BaseException | None) -> None:
+            landing.published = job.published
+            if error is not None:
+                return self._fail(landing, error)
+            if result is not None:
+                return self._exported(landing, result)
+            self._at(job.next_poll_in(), lambda: self._poll(landing))
+
+        self._submit(self.control, begin, (), begun)
+
+    def _poll(self, landing: _Landing) -> None:
+        job = landing.job
+        assert job is not None
+
+        def poll() -> ExportResult | None:
+            with self.api_slots:
+                return job.poll()
+
+        def polled(result: ExportResult | None, error: BaseException | None) -> None:
+            if error is not None:
+                return self._fail(landing, error)
+            if result is not None:
+                return self._exported(landing, result)
+            self._at(job.next_poll_in(), lambda: self._poll(landing))
+
+        self._submit(self.control, poll, (), polled)
+
+    def _exported(self, landing: _Landing, result: ExportResult) -> None:
+        landing.reused_export = not landing.published
+        self._emit("export_ready", key=landing.run.key, num_files=result.num_files)
+
+        def save() -> RunRecord:
+            return self.engine.records.put(
+                landing.record.moved(
+                    RunState.EXPORTED,
+                    job_id=result.job_id,
+                    num_files=result.num_files,
+                    exported_at=now_iso(),
+                    files={},
+                )
+            )
+
+        self._submit(self.control, save, (), self._then(landing, self._advance))
+
+    def _then(
+        self, landing: _Landing, step: Callable[[_Landing], None]
+    ) -> Callable[[RunRecord | None, BaseException | None], None]:
+        """A callback that keeps the saved record and moves on with `step`."""
+
+        def after(record: RunRecord | None, error: BaseException | None) -> None:
+            if error is not None or record is None:
+                return self._fail(landing, error or RuntimeError("record not saved"))
+            landing.record = record
+            step(landing)
+
+        return after
+
+    # -- files -------------------------------------------------------------------------
+
+    def _plan_files(self, landing: _Landing) -> None:
+        def planned(
+            result: tuple[dict[int, LandedFile], list[int]] | None, error: BaseException | None
+        ) -> None:
+            if error is not None or result is None:
+                return self._fail(landing, error or RuntimeError("no file plan"))
+            landing.landed, todo = result
+            landing.todo = len(todo)
+            self._emit(
+                "files_planned",
+                key=landing.run.key,
+                total=len(todo) + len(landing.landed),
+                already=len(landing.landed),
+            )
+            if not todo:
+                return self._files_in(landing)
+            for file_num in todo:
+                self._submit(
+                    self.downloads,
+                    self._download,
+                    (landing, file_num),
+                    self._file_done(landing, file_num),
+                )
+
+        self._submit(self.control, files.plan_files, (self.engine.lake, landing.record), planned)
+
+    def _download(self, landing: _Landing, file_num: int) -> LandedFile | None:
+        if landing.abandoned:
+            return None
+        with self.api_slots:
+            _, landed = files.download_file(
+                self.engine.client,
+                self.engine.lake,
+                landing.record,
+                file_num,
+                self.settings.export_type,
+            )
+        return landed
+
+    def _file_done(
+        self, landing: _Landing, file_num: int
+    ) -> Callable[[LandedFile | None, BaseException | None], None]:
+        def done(landed: LandedFile | None, error: BaseException | None) -> None:
+            landing.todo -= 1
+            if error is not None and landing.file_error is None:
+                landing.file_error, landing.failed_file = error, file_num
+                landing.abandoned = True
+                self._note_global(error)
+            elif landed is not None:
+                landing.landed[file_num] = landed
+                landing.downloaded += 1
+                self._emit("file_landed", key=landing.run.key, rows=landed.row_count)
+            if landing.todo == 0:
+                if landing.file_error is not None:
+                    subject = f"export file {landing.failed_file}"
+                    return self._fail(landing, landing.file_error, subject, discard_files=True)
+                self._files_in(landing)
+
+        return done
+
+    def _files_in(self, landing: _Landing) -> None:
+        def save() -> RunRecord:
+            self.engine.lake.sync()
+            return self.engine.records.put(
+                landing.record.moved(RunState.FILES_LANDED, files=dict(landing.landed))
+            )
+
+        def next_step(landing: _Landing) -> None:
+            if Step.LOAD in self.steps:
+                return self._queue_load(landing)
+            self._finish(landing, Result.LANDED)
+
+        self._submit(self.control, save, (), self._then(landing, next_step))
+
+    # -- loads -------------------------------------------------------------------------
+
+    def _queue_load(self, landing: _Landing) -> None:
+        self.ready_to_load.append(landing)
+        self._kick_loader()
+
+    def _kick_loader(self) -> None:
+        if self.loading or not self.ready_to_load:
+            return
+        batch, self.ready_to_load = self.ready_to_load, []
+        self.loading = True
+        warehouse = self.engine.warehouse
+        assert warehouse is not None
+
+        def loaded(outcomes: Any, error: BaseException | None) -> None:
+            self.loading = False
+            for landing in batch:
+                key = (landing.run.campaign_id, landing.run.run_id)
+                outcome = error if error is not None else outcomes[key]
+                if isinstance(outcome, BaseException):
+                    self._fail(landing, outcome)
+                else:
+                    self._loaded(landing, *outcome)
+            self._kick_loader()
+
+        records = [landing.record for landing in batch]
+        self._submit(self.loader, files.load_runs, (warehouse, self.engine.lake, records), loaded)
+
+    def _loaded(self, landing: _Landing, table_rows: int, parquet_rows: int) -> None:
+        def save() -> RunRecord:
+            return self.engine.records.put(
+                landing.record.moved(RunState.LOADED, loaded_rows=table_rows, loaded_at=now_iso())
+            )
+
+        def finish(landing: _Landing) -> None:
+            self._finish(landing, Result.LANDED, parquet_rows=parquet_rows, table_rows=table_rows)
+
+        self._submit(self.control, save, (), self._then(landing, finish))
+
+    # -- endings -----------------------------------------------------------------------
+
+    def _skip(self, landing: _Landing, reason: str) -> None:
+        self._finish(landing, Result.SKIPPED, reason=reason)
+
+    def _note_global(self, error: BaseException) -> None:
+        if self.stopped_by is None and cause_of(error) in GLOBAL_CAUSES:
+            self.stopped_by = error
+
+    def _fail(
+        self,
+        landing: _Landing,
+        error: BaseException,
+        subject: str = "",
+        *,
+        discard_files: bool = False,
+    ) -> None:
+        self._note_global(error)
+        if isinstance(error, api.ExportFailedError):
+            # The server's job is dead: the next attempt asks `pages` and publishes anew.
+            landing.record = landing.record.moved(landing.record.state, job_id=None)
+
+        def save() -> RunRecord:
+            if discard_files:
+                files.discard_files(self.engine.lake, landing.record)
+            return self.engine.records.put(
+                landing.record.moved(
+                    RunState.FAILED,
+                    cause=cause_of(error),
+                    reason=_about(subject, describe(error)),
+                    files={} if discard_files else landing.record.files,
+                    attempted_at=now_iso(),
+                )
+            )
+
+        def saved(record: RunRecord | None, save_error: BaseException | None) -> None:
+            if record is not None:
+                landing.record = record
+            self._finish(landing, Result.FAILED, error)
+
+        self._submit(self.control, save, (), saved)
+
+    def _finished(
+        self, landing: _Landing
+    ) -> Callable[[RunOutcome | None, BaseException | None], None]:
+        def done(outcome: RunOutcome | None, error: BaseException | None) -> None:
+            if error is not None or outcome is None:
+                return self._finish(landing, Result.FAILED, error or RuntimeError("no outcome"))
+            landing.record = outcome.record
+            self._finish(landing, outcome.result)
+
+        return done
+
+    def _finish(
+        self,
+        landing: _Landing,
+        result: Result,
+        error: BaseException | None = None,
+        *,
+        reason: str = "",
+        parquet_rows: int | None = None,
+        table_rows: int | None = None,
+    ) -> None:
+        if landing.finished:
+            return
+        landing.finished = True
+        self._release_export_slot(landing)
+        if landing.claim is not None:
+            self._submit(self.control, self._release, (landing,), lambda *_: None)
+        record = landing.record
+        if reason:
+            record = record.moved(record.state, reason=reason)
+        self.unfinished -= 1
+        self.done.append(
+            RunOutcome(
+                landing.run,
+                result,
+                record,
+                published=landing.published,
+                reused_export=landing.reused_export,
+                files_downloaded=landing.downloaded,
+                parquet_rows=parquet_rows,
+                table_rows=table_rows,
+                error=error,
+            )
+        )
+        self._emit("run_done", key=landing.run.key, state=str(result))
+
+    def _release_export_slot(self, landing: _Landing) -> None:
+        if landing.holds_export_slot:
+            landing.holds_export_slot = False
+            self.exports_in_flight -= 1
+
+    def _release(self, landing: _Landing) -> None:
+        claim, landing.claim = landing.claim, None
+        if claim is not None:
+            try:
+                self.engine.claims.release(claim)
+            except Exception as exc:  # the lease runs out by itself
+                log.warning("%s: claim not released: %s", landing.run.key, describe(exc))
+
+    def _renew_claims(self) -> None:
+        held: list[tuple[_Landing, Claim]] = [
+            (landing, landing.claim)
+            for landing in self.landings
+            if landing.claim and not landing.finished
+        ]
+
+        def renew() -> dict[int, Claim | BaseException]:
+            renewed: dict[int, Claim | BaseException] = {}
+            for index, (_, claim) in enumerate(held):
+                try:
+                    renewed[index] = self.engine.claims.renew(claim)
+                except Exception as exc:
+                    renewed[index] = exc
+            return renewed
+
+        def renewed(
+            result: dict[int, Claim | BaseException] | None, error: BaseException | None
+        ) -> None:
+            for index, outcome in (result or {}).items():
+                landing = held[index][0]
+                if landing.finished or landing.claim is None:
+                    continue
+                if isinstance(outcome, ClaimLostError):
+                    landing.claim = None
+                    landing.abandoned = True
+                    self._fail(landing, outcome)
+                elif isinstance(outcome, Claim):
+                    landing.claim = outcome
+
+        if held:
+            self._submit(self.control, renew, (), renewed)
+
+
+def _about(subject: str, message: str) -> str:
+    """The message, with the part of the run at fault named once."""
+    return f"{subject}: {message}" if subject and subject not in message else message
