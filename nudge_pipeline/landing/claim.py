@@ -132,13 +132,15 @@ class _LocalFiles:
         except FileNotFoundError:
             return None
 
-    @staticmethod
-    def _write_temp(final: str, claim: Claim) -> str:
+    def _write_temp(self, final: str, claim: Claim) -> str:
         # Named like the lake's other temps, so sweep_orphans removes those of killed writers.
         parent, _, name = final.rpartition("/")
         temp = f"{parent}/.{name}.tmp-{uuid.uuid4().hex}"
         with open(temp, "xb") as sink:
             sink.write(_encode(claim))
+            if self.lake.fsync != "off":  # else a power cut could leave an empty claim
+                sink.flush()
+                os.fsync(sink.fileno())
         return temp
 
     @staticmethod
