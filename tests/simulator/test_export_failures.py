@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from nudge_pipeline.simulator import SimConfig, SimHandle, run_simulator
+from tests.fixtures.waiting import wait_until
 from tests.simulator.api import Api, error_of
 
 RESET = {
@@ -43,16 +44,15 @@ def _published_runs(client: Api) -> list[tuple[str, str]]:
 
 
 def _pages_until_done(client: Api, campaign_id: str, run_id: str) -> list[dict[str, object]]:
-    seen = []
+    seen: list[dict[str, object]] = []
     target = {"campaign_id": campaign_id, "run_id": run_id}
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        pages = client.ok("/v1/messages/pages", target)
-        seen.append(pages)
-        if pages.get("status") in ("completed", "failed"):
-            return seen
-        time.sleep(0.05)
-    raise AssertionError(f"export never finished: {seen[-3:]}")
+
+    def finished() -> bool:
+        seen.append(client.ok("/v1/messages/pages", target))
+        return seen[-1].get("status") in ("completed", "failed")
+
+    wait_until(finished, timeout=20, message=lambda: f"the export to finish: {seen[-3:]}")
+    return seen
 
 
 def test_unparseable_file_answers_500_failed_to_parse_every_time(
