@@ -61,7 +61,7 @@ def test_message_file_lands_on_s3_and_reads_back(s3, s3_lake) -> None:
     assert stats.uri == f"s3://{BUCKET}/{prefix}/{rel}"
     assert stats.sha256 == hashlib.sha256(data).hexdigest()
     assert lake.local_path(rel) is None
-    table = pa.Table.from_batches(list(lake.iter_batches(rel)))
+    table = lake.parquet_file(rel).read()
     assert table.select(["customer_id", "message"]).to_pylist() == [
         {"customer_id": c, "message": m} for c, m in rows
     ]
