@@ -118,6 +118,7 @@ def test_failed_export_job_without_status_never_shows_files(sim: SimHandle, clie
     sim.configure(failing_export_runs=[run_id], pages_omit_status=True)
     target = {"campaign_id": campaign_id, "run_id": run_id}
     client.ok("/v1/messages/publish", target)
+    # Time for the run's files to render: without a status, nothing in the answer shows it.
     time.sleep(0.2)
     assert client.ok("/v1/messages/pages", target) == {"num_files": 0}
 
