@@ -1,1 +1,1 @@
-pytest_plugins = ["tests.fixtures.simulator", "tests.fixtures.databases", "tests.fixtures.s3"]
+pytest_plugins = ["tests.fixtures.simulator", "tests.fixtures.databases", "tests.fixtures.moto_s3"]

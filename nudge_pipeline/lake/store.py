@@ -132,13 +132,6 @@ class Lake:
     def parquet_file(self, rel: str) -> pq.ParquetFile:
         return pq.ParquetFile(self.fs.open_input_file(self.fs_path(rel)))
 
-    def iter_batches(
-        self, rel: str, *, columns: list[str] | None = None, batch_size: int = 65_536
-    ) -> Iterator[pa.RecordBatch]:
-        """Stream a Parquet file's record batches (for loaders that cannot read the URI)."""
-        with self.fs.open_input_file(self.fs_path(rel)) as src:
-            yield from pq.ParquetFile(src).iter_batches(batch_size=batch_size, columns=columns)
-
     def list_files(self, rel_dir: str) -> list[str]:
         """Final (non-temporary) files directly under ``rel_dir``, as sorted relative paths."""
         selector = pafs.FileSelector(self.fs_path(rel_dir), allow_not_found=True)

@@ -18,7 +18,8 @@ from nudge_pipeline.warehouse import engine as engines
 from nudge_pipeline.warehouse import migrations
 from nudge_pipeline.warehouse.arrow_input import conform
 from nudge_pipeline.warehouse.errors import InputError, LoadMismatchError
-from nudge_pipeline.warehouse.loaders.base import MessageFileLoad, loader_for
+from nudge_pipeline.warehouse.loaders import loader_for
+from nudge_pipeline.warehouse.loaders.base import MessageFileLoad
 from nudge_pipeline.warehouse.locking import (
     exclusive_file_lock,
     is_duckdb_lock_conflict,

@@ -5,7 +5,6 @@ DAGSTER_PG_* variables point at a database, here a fresh one on the local Postgr
 """
 
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,8 +16,15 @@ from dagster._core.run_coordinator.queued_run_coordinator import QueuedRunCoordi
 from dagster._utils.concurrency import ConcurrencySlotStatus
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
+from tests.fixtures.databases import (
+    PG_HOST,
+    PG_PORT,
+    PG_USER,
+    dagster_pg_env,
+    scratch_instance_database,
+)
+
 INSTANCE_YAML = Path(__file__).resolve().parents[2] / "deploy" / "dagster.yaml"
-PG_SERVER = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 
 API_POOL = "nudgescribe_api"
 # The figures deploy/README.md sizes the deployment with.
@@ -27,20 +33,11 @@ BACKFILL_RUN_LIMIT = 8
 API_POOL_LIMIT = 4
 
 
-def _admin_connection() -> psycopg.Connection:
-    return psycopg.connect(**PG_SERVER, dbname="postgres", autocommit=True)
-
-
 @pytest.fixture(scope="module")
 def instance_database() -> Iterator[str]:
-    name = f"nudge_deploy_{uuid.uuid4().hex[:12]}"
-    with _admin_connection() as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
+    """One database for the module's instance (the shared fixture is per test)."""
+    with scratch_instance_database("nudge_deploy") as name:
         yield name
-    finally:
-        with _admin_connection() as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="module")
@@ -51,11 +48,8 @@ def instance(
     shutil.copy(INSTANCE_YAML, dagster_home / "dagster.yaml")
     with pytest.MonkeyPatch.context() as env:
         env.setenv("DAGSTER_HOME", str(dagster_home))
-        env.setenv("DAGSTER_PG_HOST", PG_SERVER["host"])
-        env.setenv("DAGSTER_PG_PORT", str(PG_SERVER["port"]))
-        env.setenv("DAGSTER_PG_USER", PG_SERVER["user"])
-        env.setenv("DAGSTER_PG_PASSWORD", "")  # trust auth on the test server
-        env.setenv("DAGSTER_PG_DB", instance_database)
+        for name, value in dagster_pg_env(instance_database).items():
+            env.setenv(name, value)
         loaded = dg.DagsterInstance.get()
         try:
             yield loaded
@@ -70,7 +64,9 @@ def test_all_storage_lives_in_the_configured_postgres_database(
     assert isinstance(instance.event_log_storage, PostgresEventLogStorage)
     assert isinstance(instance.schedule_storage, PostgresScheduleStorage)
 
-    with psycopg.connect(**PG_SERVER, dbname=instance_database) as conn:
+    with psycopg.connect(
+        host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=instance_database
+    ) as conn:
         tables = {
             row[0]
             for row in conn.execute(

@@ -1,9 +1,7 @@
 """dagster-webserver over the instance a sync wrote: assets, partitions and their status."""
 
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +11,8 @@ import requests
 
 from nudge_pipeline.defs.partitions import campaign_run_key
 from tests.e2e.helpers import client_for, run_sync, sync_env
+from tests.fixtures.network import free_port
+from tests.fixtures.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 WEBSERVER = str(Path(sys.executable).with_name("dagster-webserver"))
@@ -31,15 +31,9 @@ QUERY = """
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def webserver(env: dict[str, str], tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     log = (tmp_path / "webserver.log").open("w")
     process = subprocess.Popen(
         [WEBSERVER, "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)],
@@ -49,16 +43,17 @@ def webserver(env: dict[str, str], tmp_path: Path) -> Iterator[str]:
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
+
+    def serving() -> bool:
+        if process.poll() is not None:
+            pytest.fail((tmp_path / "webserver.log").read_text()[-3000:])
+        try:
+            return requests.get(f"{url}/server_info", timeout=2).ok
+        except requests.RequestException:
+            return False
+
     try:
-        for _ in range(240):
-            if process.poll() is not None:
-                pytest.fail((tmp_path / "webserver.log").read_text()[-3000:])
-            try:
-                if requests.get(f"{url}/server_info", timeout=2).ok:
-                    break
-            except requests.RequestException:
-                pass
-            time.sleep(0.5)
+        wait_until(serving, timeout=120, interval=0.5, message="the webserver to answer")
         yield url
     finally:
         process.terminate()

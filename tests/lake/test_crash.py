@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import duckdb
@@ -16,6 +15,7 @@ import pytest
 
 from nudge_pipeline.lake import Lake, list_message_files, sweep_orphans, write_message_file
 from nudge_pipeline.lake.store import is_temp_name
+from tests.fixtures.waiting import wait_until
 
 from .conftest import csv_bytes
 
@@ -67,12 +67,13 @@ def _temps(root: Path) -> list[Path]:
 def _kill_mid_write(root: Path, flushed: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(root), str(flushed)], env=env)
+
+    def flushed_while_running() -> bool:
+        assert child.poll() is None, "writer exited before it was killed"
+        return flushed.exists()
+
     try:
-        deadline = time.monotonic() + 30
-        while not flushed.exists():
-            assert child.poll() is None, "writer exited before it was killed"
-            assert time.monotonic() < deadline, "writer never got going"
-            time.sleep(0.05)
+        wait_until(flushed_while_running, timeout=30, message="the writer to get going")
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait()

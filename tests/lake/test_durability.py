@@ -1,7 +1,7 @@
 """The fsync policy: which files reach the disk, when, and before what.
 
-The real ``os.fsync`` runs; a spy records what each call flushed (the path behind the
-descriptor) and on which thread, so the order against the state write can be checked.
+The real ``os.fsync`` runs; a spy sees the path behind each descriptor it flushes, so what
+was flushed, and in which order against the writes and the state write, can be checked.
 """
 
 from __future__ import annotations
@@ -10,30 +10,34 @@ import errno
 import io
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from nudge_pipeline.lake import ExportStateStore, Lake, write_message_file
+from nudge_pipeline.lake import ExportStateStore, Lake, message_file_path, write_message_file
 from nudge_pipeline.lake.durability import FSYNC_ENV, fsync_policy
 
 from .conftest import csv_bytes
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
 
-Flush = tuple[str, str]  # (path flushed, thread name)
 
-
-@pytest.fixture
-def flushes(monkeypatch: pytest.MonkeyPatch) -> list[Flush]:
-    log: list[Flush] = []
+def _spy_on_fsync(monkeypatch: pytest.MonkeyPatch, before: Callable[[str], None]) -> None:
+    """Call `before(path)` ahead of every real fsync."""
     real_fsync = os.fsync
 
     def spy(fd: int) -> None:
-        log.append((os.readlink(f"/proc/self/fd/{fd}"), threading.current_thread().name))
+        before(os.readlink(f"/proc/self/fd/{fd}"))
         real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", spy)
+
+
+@pytest.fixture
+def flushes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    log: list[str] = []
+    _spy_on_fsync(monkeypatch, log.append)
     return log
 
 
@@ -45,41 +49,61 @@ def _land(lake: Lake, file_num: int) -> Path:
     return path
 
 
-def _paths(log: list[Flush]) -> list[str]:
-    return [path for path, _ in log]
-
-
 def test_batched_files_are_flushed_in_the_background_before_the_state_records_them(
-    tmp_path: Path, flushes: list[Flush]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    disk_released = threading.Event()
+    flushed: list[str] = []
+
+    def slow_disk(path: str) -> None:
+        # Message files reach the disk only once the test says so: a write that waited
+        # for its own fsync would hang here and fail.
+        if path.endswith(".parquet"):
+            assert disk_released.wait(timeout=30), "a write waited for its own fsync"
+        flushed.append(path)
+
+    _spy_on_fsync(monkeypatch, slow_disk)
     lake = Lake(tmp_path / "lake", fsync="batched")
-    files = [_land(lake, n) for n in range(3)]
+    try:
+        files = [_land(lake, n) for n in range(3)]
+        assert flushed == []  # three files landed while none of them could reach the disk
+    finally:
+        disk_released.set()
     ExportStateStore(lake).put("c", "r", {"job_id": "job", "num_files": 3})
 
-    paths = _paths(flushes)
-    state_temp = next(i for i, p in enumerate(paths) if ".run_id=r.json.tmp-" in p)
-    before_state = paths[:state_temp]
+    state_temp = next(i for i, p in enumerate(flushed) if ".run_id=r.json.tmp-" in p)
+    before_state = flushed[:state_temp]
     assert sorted(before_state) == sorted([str(f) for f in files] + [str(files[0].parent)])
-    file_threads = {thread for path, thread in flushes if path.endswith(".parquet")}
-    assert file_threads and all(t.startswith("lake-fsync") for t in file_threads)
     # The state file itself is flushed in the write, with its folder, before it returns.
-    assert paths[state_temp + 1 :] == [paths[state_temp].rsplit("/", 1)[0]]
+    assert flushed[state_temp + 1 :] == [flushed[state_temp].rsplit("/", 1)[0]]
 
 
 def test_each_flushes_the_temporary_file_before_the_rename_and_the_folder_after(
-    tmp_path: Path, flushes: list[Flush]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lake = Lake(tmp_path / "lake", fsync="each")
-    final = _land(lake, 0)
-    (temp, temp_thread), (folder, folder_thread) = flushes
+    final = lake.local_path(message_file_path("c", "r", 0))
+    assert final is not None
+    write_returned = threading.Event()
+    # (path flushed, final name present yet, write returned yet) at each fsync.
+    seen: list[tuple[str, bool, bool]] = []
+    _spy_on_fsync(
+        monkeypatch, lambda path: seen.append((path, final.exists(), write_returned.is_set()))
+    )
+    assert _land(lake, 0) == final
+    write_returned.set()
+
+    (temp, renamed_before_temp, _), (folder, renamed_before_folder, _) = seen
     assert Path(temp).parent == final.parent and f".{final.name}.tmp-" in temp
+    assert not renamed_before_temp and renamed_before_folder
     assert folder == str(final.parent)
-    assert temp_thread == folder_thread == threading.current_thread().name
+    # Both inside the write, none left for later.
+    assert not any(returned for _, _, returned in seen)
     lake.sync()
-    assert len(flushes) == 2
+    assert len(seen) == 2
 
 
-def test_off_never_flushes(tmp_path: Path, flushes: list[Flush]) -> None:
+def test_off_never_flushes(tmp_path: Path, flushes: list[str]) -> None:
     lake = Lake(tmp_path / "lake", fsync="off")
     _land(lake, 0)
     ExportStateStore(lake).put("c", "r", {"job_id": "job"})
@@ -91,14 +115,12 @@ def test_a_failed_flush_stops_the_state_write(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lake = Lake(tmp_path / "lake", fsync="batched")
-    real_fsync = os.fsync
 
-    def failing(fd: int) -> None:
-        if os.readlink(f"/proc/self/fd/{fd}").endswith(".parquet"):
+    def failing(path: str) -> None:
+        if path.endswith(".parquet"):
             raise OSError(errno.EIO, "disk on fire")
-        real_fsync(fd)
 
-    monkeypatch.setattr(os, "fsync", failing)
+    _spy_on_fsync(monkeypatch, failing)
     _land(lake, 0)  # the write itself does not wait for the disk
     with pytest.raises(OSError, match="disk on fire"):
         ExportStateStore(lake).put("c", "r", {"job_id": "job"})

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import io
-import socket
 import uuid
-from collections.abc import Iterator
+from typing import Any
 
-import boto3
 import pyarrow as pa
 import pytest
-from moto.server import ThreadedMotoServer
 
 from nudge_pipeline.lake import (
     ExportStateStore,
@@ -25,53 +22,32 @@ from nudge_pipeline.lake import (
     write_message_file,
     write_table,
 )
+from tests.fixtures.moto_s3 import aws_env, create_bucket, object_keys, s3_client
 
 from .conftest import csv_bytes
 
 BUCKET = "nudge-lake"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+@pytest.fixture
+def s3(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A boto3 client of the module's S3 server, which the lake reaches through the
+    standard AWS variables."""
+    for name, value in aws_env(s3_endpoint).items():
+        monkeypatch.setenv(name, value)
+    create_bucket(s3_endpoint, BUCKET)
+    return s3_client(s3_endpoint)
 
 
 @pytest.fixture
-def s3(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
-    if BUCKET not in [b["Name"] for b in client.list_buckets()["Buckets"]]:
-        client.create_bucket(Bucket=BUCKET)
-    return client
-
-
-@pytest.fixture
-def s3_lake(s3) -> tuple[Lake, str]:
+def s3_lake(s3: Any) -> tuple[Lake, str]:
     prefix = f"lake-{uuid.uuid4().hex[:8]}"
     return Lake(f"s3://{BUCKET}/{prefix}"), prefix
 
 
-def _keys(client, prefix: str) -> list[str]:
-    """Object keys, without the empty ``…/`` directory markers pyarrow leaves after deletes."""
-    pages = client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
-    keys = [obj["Key"] for page in pages for obj in page.get("Contents", [])]
-    return sorted(key for key in keys if not key.endswith("/"))
+def _keys(client: Any, prefix: str) -> list[str]:
+    """Object keys, without the empty folder markers pyarrow leaves after deletes."""
+    return object_keys(client, BUCKET, prefix, folder_markers=False)
 
 
 def test_message_file_lands_on_s3_and_reads_back(s3, s3_lake) -> None:
@@ -85,7 +61,7 @@ def test_message_file_lands_on_s3_and_reads_back(s3, s3_lake) -> None:
     assert stats.uri == f"s3://{BUCKET}/{prefix}/{rel}"
     assert stats.sha256 == hashlib.sha256(data).hexdigest()
     assert lake.local_path(rel) is None
-    table = pa.Table.from_batches(list(lake.iter_batches(rel)))
+    table = lake.parquet_file(rel).read()
     assert table.select(["customer_id", "message"]).to_pylist() == [
         {"customer_id": c, "message": m} for c, m in rows
     ]

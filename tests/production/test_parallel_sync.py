@@ -34,13 +34,9 @@ from tests.e2e.helpers import (
     run_sync,
     sync_env,
 )
-from tests.production.conftest import (
-    BUCKET,
-    aws_env,
-    instance_env,
-    lake_keys,
-    opened_production_instance,
-)
+from tests.fixtures.databases import dagster_pg_env
+from tests.fixtures.moto_s3 import aws_env
+from tests.production.conftest import BUCKET, lake_keys, opened_production_instance
 
 PARALLEL_RUNS = 4
 API_POOL_LIMIT = 2
@@ -113,7 +109,7 @@ def test_parallel_sync_on_postgres_instance_postgres_warehouse_and_s3_lake(
         NUDGE_PARALLEL_DOWNLOADS=str(PARALLEL_DOWNLOADS),
         NUDGE_SYNC_PARALLEL=str(PARALLEL_RUNS),
         **aws_env(s3_endpoint),
-        **instance_env(instance_database),
+        **dagster_pg_env(instance_database),
     )
 
     first = run_sync(env)

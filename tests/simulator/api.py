@@ -8,6 +8,7 @@ from typing import Any
 import requests
 
 from nudge_pipeline.simulator import SimAccount, SimHandle
+from tests.fixtures.waiting import wait_until
 
 
 def error_of(response: requests.Response) -> tuple[int, str]:
@@ -91,14 +92,14 @@ class Api:
         ]
 
     def publish_and_wait(self, campaign_id: str, run_id: str) -> dict[str, Any]:
-        import time
+        target = {"campaign_id": campaign_id, "run_id": run_id}
+        self.ok("/v1/messages/publish", target)
 
-        self.ok("/v1/messages/publish", {"campaign_id": campaign_id, "run_id": run_id})
-        while True:
-            pages = self.ok("/v1/messages/pages", {"campaign_id": campaign_id, "run_id": run_id})
-            if pages.get("status") == "completed":
-                return dict(pages)
-            time.sleep(0.05)
+        def completed_pages() -> dict[str, Any] | None:
+            pages = self.ok("/v1/messages/pages", target)
+            return dict(pages) if pages.get("status") == "completed" else None
+
+        return wait_until(completed_pages, timeout=30, message=f"the export of {run_id}")
 
     def fetch(
         self, campaign_id: str, run_id: str, file_num: int, export_type: str = "utf8", **kw: Any

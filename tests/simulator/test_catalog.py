@@ -7,6 +7,7 @@ from typing import Any
 from cryptography.fernet import Fernet
 
 from nudge_pipeline.simulator import SimConfig, SimHandle, run_simulator
+from tests.fixtures.waiting import wait_until
 from tests.simulator.api import Api
 
 STAGES = {"Draft", "Generating", "Ready to Publish", "Published"}
@@ -69,12 +70,12 @@ def test_rerun_starts_queued_and_completes(make_simulator: Any) -> None:
     runs = client.runs(campaign["campaign_id"])
     assert runs[-1]["run_id"] == started["run_id"]
     assert runs[-1]["run_number"] == len(runs)
-    import time
-
-    deadline = time.monotonic() + 20
-    while client.runs(campaign["campaign_id"])[-1]["status"] != "completed":
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    wait_until(
+        lambda: client.runs(campaign["campaign_id"])[-1]["status"] == "completed",
+        timeout=20,
+        interval=0.1,
+        message="the rerun to complete",
+    )
     assert client.runs(campaign["campaign_id"])[-1]["message_count"] == sim.config.messages_per_run
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from nudge_pipeline.simulator import SimConfig, SimHandle, run_simulator
+from tests.fixtures.waiting import wait_until
 from tests.simulator.api import Api, error_of
 
 RESET = {
@@ -43,16 +44,15 @@ def _published_runs(client: Api) -> list[tuple[str, str]]:
 
 
 def _pages_until_done(client: Api, campaign_id: str, run_id: str) -> list[dict[str, object]]:
-    seen = []
+    seen: list[dict[str, object]] = []
     target = {"campaign_id": campaign_id, "run_id": run_id}
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        pages = client.ok("/v1/messages/pages", target)
-        seen.append(pages)
-        if pages.get("status") in ("completed", "failed"):
-            return seen
-        time.sleep(0.05)
-    raise AssertionError(f"export never finished: {seen[-3:]}")
+
+    def finished() -> bool:
+        seen.append(client.ok("/v1/messages/pages", target))
+        return seen[-1].get("status") in ("completed", "failed")
+
+    wait_until(finished, timeout=20, message=lambda: f"the export to finish: {seen[-3:]}")
+    return seen
 
 
 def test_unparseable_file_answers_500_failed_to_parse_every_time(
@@ -118,6 +118,7 @@ def test_failed_export_job_without_status_never_shows_files(sim: SimHandle, clie
     sim.configure(failing_export_runs=[run_id], pages_omit_status=True)
     target = {"campaign_id": campaign_id, "run_id": run_id}
     client.ok("/v1/messages/publish", target)
+    # Time for the run's files to render: without a status, nothing in the answer shows it.
     time.sleep(0.2)
     assert client.ok("/v1/messages/pages", target) == {"num_files": 0}
 

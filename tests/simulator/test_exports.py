@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 from typing import Any
 
 import pytest
 import requests
 
 from nudge_pipeline.simulator import SimHandle
+from tests.fixtures.waiting import wait_until
 from tests.simulator.api import Api, error_of
 
 
@@ -83,14 +83,15 @@ def test_pages_before_publish_and_after(make_simulator: Any) -> None:
     published = client.ok("/v1/messages/publish", target)
     assert published["status"] == "queued" and published["job_id"]
     seen = []
-    while True:
+
+    def completed() -> bool:
         pages = client.ok("/v1/messages/pages", target)
         assert pages["job_id"] == published["job_id"]
         seen.append(pages["num_files"])
-        if pages["status"] == "completed":
-            break
-        assert pages["status"] == "processing"
-        time.sleep(0.05)
+        assert pages["status"] in ("processing", "completed")
+        return bool(pages["status"] == "completed")
+
+    wait_until(completed, timeout=30, message="the export to complete")
     assert seen == sorted(seen) and seen[-1] == 12
     assert len(set(seen)) > 2, "num_files grows while the job runs"
     fetch_past = client.fetch(campaign["campaign_id"], run_id, 12)
@@ -98,13 +99,21 @@ def test_pages_before_publish_and_after(make_simulator: Any) -> None:
 
 
 def test_pages_can_omit_status(make_simulator: Any) -> None:
-    client = Api(make_simulator(pages_omit_status=True, export_duration=0))
+    sim = make_simulator(pages_omit_status=True, export_duration=0)
+    client = Api(sim)
     campaign = client.campaign("Published")
-    run_id = client.runs(campaign["campaign_id"])[0]["run_id"]
-    target = {"campaign_id": campaign["campaign_id"], "run_id": run_id}
+    run = client.runs(campaign["campaign_id"])[0]
+    target = {"campaign_id": campaign["campaign_id"], "run_id": run["run_id"]}
+    files = -(-run["message_count"] // sim.config.rows_per_file)
     client.ok("/v1/messages/publish", target)
-    time.sleep(0.2)
     assert set(client.ok("/v1/messages/pages", target)) == {"num_files"}
+
+    def every_file_shown() -> dict[str, Any] | None:
+        pages: dict[str, Any] = client.ok("/v1/messages/pages", target)
+        return pages if pages["num_files"] == files else None
+
+    # Nor once the job is done and shows every file.
+    assert set(wait_until(every_file_shown, message="every file of the export")) == {"num_files"}
 
 
 def test_json_export_truncates_at_1000_rows(make_simulator: Any) -> None:
@@ -215,7 +224,6 @@ def test_publish_without_run_id_uses_latest_completed_run(make_simulator: Any) -
     runs = client.runs(campaign["campaign_id"])
     job = client.ok("/v1/messages/publish", {"campaign_id": campaign["campaign_id"]})
     latest = {"campaign_id": campaign["campaign_id"], "run_id": runs[-1]["run_id"]}
-    time.sleep(0.1)
     assert client.ok("/v1/messages/pages", latest)["job_id"] == job["job_id"]
 
 

@@ -132,17 +132,3 @@ def check_file_keys(
             f"file {load.file_num} ({load.lake_path}) repeats or reorders row_num"
         )
     return int(row_nums[-1].as_py())
-
-
-def loader_for(dialect: str) -> Loader:
-    if dialect == "duckdb":
-        from nudge_pipeline.warehouse.loaders.duckdb import DuckDBLoader
-
-        return DuckDBLoader()
-    if dialect == "postgresql":
-        from nudge_pipeline.warehouse.loaders.postgres import PostgresCopyLoader
-
-        return PostgresCopyLoader()
-    from nudge_pipeline.warehouse.loaders.generic import GenericInsertLoader
-
-    return GenericInsertLoader()
