@@ -26,15 +26,6 @@ def sync(
         str | None,
         typer.Option(help="Dagster instance folder [env DAGSTER_HOME; default dagster_home]"),
     ] = None,
-    parallel: Annotated[
-        int,
-        typer.Option(
-            min=1,
-            envvar="NUDGE_SYNC_PARALLEL",
-            help="Dagster runs of campaign runs at once [env NUDGE_SYNC_PARALLEL]; each lands "
-            "its runs side by side.",
-        ),
-    ] = 1,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show library logs.")] = False,
 ) -> None:
     """Discover campaign runs, register them in Dagster and materialize what is new."""
@@ -45,7 +36,7 @@ def sync(
     quiet_libraries(verbose)
     prepare_environment(lake_root, warehouse_url, dagster_home)
     console = Console()
-    report = run_sync_command(campaign or [], console, parallel=parallel)
+    report = run_sync_command(campaign or [], console)
     _exit_on_failures(report)
 
 

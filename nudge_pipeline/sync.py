@@ -175,7 +175,7 @@ def totals_line(report: Any) -> str:
     )
 
 
-def run_sync_command(campaign_ids: Sequence[str], console: Console, parallel: int = 1) -> Any:
+def run_sync_command(campaign_ids: Sequence[str], console: Console) -> Any:
     """Run the engine with progress; returns the SyncReport (environment already prepared)."""
     from nudge_pipeline.defs.sync import open_instance, run_sync
 
@@ -183,7 +183,7 @@ def run_sync_command(campaign_ids: Sequence[str], console: Console, parallel: in
     instance = open_instance()
     try:
         with display.shown():
-            report = run_sync(instance, campaign_ids, listener=display, parallel=parallel)
+            report = run_sync(instance, campaign_ids, listener=display)
     finally:
         instance.dispose()
     if report.runs:

@@ -2,21 +2,19 @@
 
 Every run is executed by Dagster (`execute_in_process`) on the DAGSTER_HOME instance, so the
 runs, partitions and materializations show in the UI as if the sensor had started them.
-The campaign runs' job starts first, so its publishes go out at once; the snapshots and the
-customers land in this process while the vendor generates the export files. The outcome of
-each campaign run is read back from its run record, the one copy every path writes.
+The exports start first, right after discovery, so the vendor generates the files while the
+snapshots and the customers land. The outcome of each campaign run is read back from its run
+record, the one copy every path writes.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import socket
 import threading
-import time
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,14 +22,21 @@ import dagster as dg
 
 from nudge_pipeline.defs import build_defs, progress
 from nudge_pipeline.defs.assets.common import API_POOL, plain_metadata
+from nudge_pipeline.defs.assets.messages import SYNC_STARTED_TAG
 from nudge_pipeline.defs.jobs import campaign_run_job, customers_job, snapshots_job
 from nudge_pipeline.defs.partitions import CAMPAIGN_RUNS, CUSTOMER_GROUPS
 from nudge_pipeline.defs.resources import NudgescribeResource, resources_from_env
 from nudge_pipeline.defs.schedules import range_tags
-from nudge_pipeline.landing.discovery import Discovery, discover, remember_discovery
+from nudge_pipeline.landing.discovery import (
+    Discovery,
+    discover,
+    remember_discovery,
+    runs_to_land,
+)
+from nudge_pipeline.landing.engine import LandingEngine, Step
 from nudge_pipeline.landing.failures import GLOBAL_CAUSES, cause_of, describe
 from nudge_pipeline.landing.keys import parse_campaign_run_key
-from nudge_pipeline.landing.record import RunRecordStore, RunState
+from nudge_pipeline.landing.record import RunRecordStore, RunState, now_iso
 
 # Partitions per Dagster run: the engine lands them side by side, so one run per sync is
 # the aim; the bound keeps a huge first sync's runs (and their event logs) reviewable.
@@ -124,21 +129,19 @@ class SyncEngine:
         campaign_ids: Sequence[str] = (),
         listener: Listener | None = None,
         max_partitions_per_run: int = SYNC_PARTITIONS_PER_RUN,
-        parallel: int = 1,
     ) -> None:
         self.instance = instance
         self.campaign_ids = list(campaign_ids)
         self.listener = listener
         self.batch = max_partitions_per_run
-        self.parallel = max(1, parallel)
         self.resources = resources_from_env()
         self.defs = build_defs(self.resources)
         self.report = SyncReport()
+        self.started_at = now_iso()
         self._lock = threading.Lock()
 
     def run(self) -> SyncReport:
         progress.set_listener(self.listener)
-        started = time.time()
         try:
             close_runs_of_dead_workers(self.instance)
             found = self._discover()
@@ -146,20 +149,44 @@ class SyncEngine:
                 return self.report
             self._register(found)
             todo = self._campaign_runs_todo(found)
-            with ThreadPoolExecutor(self.parallel, thread_name_prefix="dagster-run") as pool:
-                # The campaign runs go first: their publishes start the vendor's clock.
-                chunks = self._chunks(CAMPAIGN_RUNS, todo)
-                _emit(self.listener, "phase", name="campaign_runs", total=len(todo))
-                landing = [pool.submit(self._execute, campaign_run_job, c) for c in chunks]
+            # The vendor's clock starts first: exports are published (or found complete) and
+            # awaited in the background while the snapshots and the customers land.
+            with ThreadPoolExecutor(1, thread_name_prefix="exports") as background:
+                exports = background.submit(self._start_exports, found, todo)
                 self._snapshots()
                 if not self._stopped():
                     self._customers(found)
-                for future, chunk in zip(landing, chunks, strict=True):
-                    self._settle_campaign_runs(chunk, future)
-            self._report_runs(found, set(todo), started)
+                # Each run moves on as soon as its own export is complete; the ones still
+                # awaited in the background are claimed there, and the Dagster run waits
+                # for each claim to be released.
+                chunks = self._chunks(CAMPAIGN_RUNS, todo)
+                _emit(self.listener, "phase", name="campaign_runs", total=len(todo))
+                for chunk in chunks:
+                    result = self._run_safely(campaign_run_job, chunk, chunk[0])
+                    self._settle_campaign_runs(chunk, result)
+                exports.result()
+            self._report_runs(found, set(todo))
         finally:
             progress.set_listener(None)
         return self.report
+
+    def _start_exports(self, found: Discovery, keys: Sequence[str]) -> None:
+        """Publish (or reuse) the exports of `keys` and wait for them, outside any Dagster run.
+
+        Dagster executes one run at a time in this process, so the exports are started here,
+        Dagster-free; the campaign runs' Dagster run then finds them complete (or still
+        claimed here, and waits) and goes straight to the files. Nothing is published twice:
+        the run record keeps the job id, and the claim keeps out every other worker.
+        """
+        if not keys or self._stopped():
+            return
+        api = self.resources["nudgescribe"].process_config_and_initialize()
+        lake = self.resources["lake"].process_config_and_initialize().lake()
+        with api.client() as client:
+            engine = LandingEngine(client, lake, None, api.engine_settings())
+            for outcome in engine.land(runs_to_land(found, keys), frozenset({Step.EXPORT})):
+                if outcome.error is not None and cause_of(outcome.error) in GLOBAL_CAUSES:
+                    self._fail(outcome.cause, outcome.run.key, outcome.message)
 
     # -- discovery and partitions ------------------------------------------------------
 
@@ -215,14 +242,14 @@ class SyncEngine:
     def _chunks(self, partitions: str, keys: Sequence[str]) -> list[list[str]]:
         if not keys:
             return []
-        size = min(self.batch, max(1, math.ceil(len(keys) / self.parallel)))
         order = self.instance.get_dynamic_partitions(partitions)
-        return consecutive_chunks(keys, order, size)
+        return consecutive_chunks(keys, order, self.batch)
 
     # -- Dagster runs ------------------------------------------------------------------
 
     def _execute(self, job: Any, keys: Sequence[str] | None) -> dg.ExecuteInProcessResult:
         tags = range_tags(keys[0], keys[-1]) if keys else {}
+        tags[SYNC_STARTED_TAG] = self.started_at
         result = self.defs.resolve_job_def(job.name).execute_in_process(
             instance=self.instance,
             run_id=str(uuid.uuid4()),
@@ -285,18 +312,15 @@ class SyncEngine:
             self._fail(cause_of(exc), subject, describe(exc))
             return None
 
-    def _settle_campaign_runs(self, chunk: list[str], future: Future[Any]) -> None:
-        try:
-            result = future.result()
-        except Exception as exc:  # the run could not even start
-            for key in chunk:
-                self._fail(cause_of(exc), key, describe(exc))
-            return
-        self._step_failures(result, "campaign runs")
+    def _settle_campaign_runs(
+        self, chunk: list[str], result: dg.ExecuteInProcessResult | None
+    ) -> None:
+        if result is not None:
+            self._step_failures(result, "campaign runs")
 
     # -- the summary, from the run records ---------------------------------------------
 
-    def _report_runs(self, found: Discovery, attempted: set[str], started: float) -> None:
+    def _report_runs(self, found: Discovery, attempted: set[str]) -> None:
         records = RunRecordStore(self.resources["lake"].process_config_and_initialize().lake())
         reported = {f.subject for f in self.report.failures}
         for run in found.completed_runs:
@@ -322,7 +346,7 @@ class SyncEngine:
             if key not in attempted:
                 outcome.state, outcome.reason = "up to date", ""
             elif record is not None and record.state is RunState.LOADED:
-                landed_now = record.loaded_at and record.loaded_at >= _iso(started)
+                landed_now = record.loaded_at and record.loaded_at >= self.started_at
                 outcome.state, outcome.reason = ("landed" if landed_now else "up to date"), ""
             elif record is not None and record.state is RunState.FAILED:
                 outcome.state, outcome.reason = "failed", record.cause
@@ -336,19 +360,12 @@ class SyncEngine:
                     self._fail("not landed", key, "its Dagster run ended before it landed")
 
 
-def _iso(epoch: float) -> str:
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(epoch, UTC).isoformat()
-
-
 def run_sync(
     instance: dg.DagsterInstance,
     campaign_ids: Sequence[str] = (),
     listener: Listener | None = None,
-    parallel: int = 1,
 ) -> SyncReport:
-    return SyncEngine(instance, campaign_ids, listener, parallel=parallel).run()
+    return SyncEngine(instance, campaign_ids, listener).run()
 
 
 def open_instance() -> dg.DagsterInstance:

@@ -249,11 +249,18 @@ class ClaimStore:
         else:
             raise ValueError(f"claims need a local folder or an S3 lake, not {lake!r}")
 
-    def acquire(self, campaign_id: str, run_id: str, holder: str) -> Claim | None:
+    def acquire(
+        self,
+        campaign_id: str,
+        run_id: str,
+        holder: str,
+        abandoned: Callable[[Claim], bool] | None = None,
+    ) -> Claim | None:
         """Our new claim, or None while another claim's lease is live (ours too: renew it).
 
         An expired claim (its holder died, e.g. kill -9) is taken over atomically: exactly one
-        contender wins.
+        contender wins. So is a live one that `abandoned` knows to be dead already (a holder
+        process on this host that is gone), without waiting for its lease.
         """
         rel = claim_path(campaign_id, run_id)
         now = self.clock()
@@ -263,7 +270,7 @@ class ClaimStore:
         seen = self._files.read(rel)
         if seen is None:  # released since: one more try at creating it
             return claim if self._files.create(rel, claim) else None
-        if seen.claim.is_live(now):
+        if seen.claim.is_live(now) and not (abandoned is not None and abandoned(seen.claim)):
             return None
         return claim if self._files.swap(rel, seen, claim) else None
 

@@ -96,6 +96,8 @@ class RunOutcome:
 
     @property
     def cause(self) -> str:
+        if self.result is Result.NOT_ATTEMPTED:
+            return str(Result.NOT_ATTEMPTED)
         return self.record.cause if self.error is None else cause_of(self.error)
 
     @property
@@ -121,6 +123,21 @@ def holder_label() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+def holder_is_gone(claim: Claim) -> bool:
+    """A claim of a process on this host that no longer runs (killed): free at once."""
+    host, _, rest = claim.holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # someone else's process: alive
+        return False
+    return False
+
+
 class LandingEngine:
     def __init__(
         self,
@@ -140,12 +157,20 @@ class LandingEngine:
         self.claims = ClaimStore(lake, lease_seconds=self.settings.claim_lease_seconds)
 
     def land(
-        self, runs: Iterable[RunToLand], steps: frozenset[Step] = ALL_STEPS
+        self,
+        runs: Iterable[RunToLand],
+        steps: frozenset[Step] = ALL_STEPS,
+        stopped_since: str | None = None,
     ) -> Iterator[RunOutcome]:
-        """Land `runs` through `steps`; yields each run's outcome as soon as it is final."""
+        """Land `runs` through `steps`; yields each run's outcome as soon as it is final.
+
+        `stopped_since` (ISO time): a run that failed since then for a cause that rules out
+        every run (spent quota, bad credentials) is not tried again, and stops new exports,
+        as if the failure had happened in this call.
+        """
         if Step.LOAD in steps and self.warehouse is None:
             raise ValueError("loading needs a warehouse")
-        yield from _Session(self, list(dict.fromkeys(runs)), steps).run()
+        yield from _Session(self, list(dict.fromkeys(runs)), steps, stopped_since).run()
 
 
 @dataclass(eq=False)
@@ -170,7 +195,11 @@ class _Landing:
 
 class _Session:
     def __init__(
-        self, engine: LandingEngine, runs: list[RunToLand], steps: frozenset[Step]
+        self,
+        engine: LandingEngine,
+        runs: list[RunToLand],
+        steps: frozenset[Step],
+        stopped_since: str | None,
     ) -> None:
         self.engine = engine
         self.settings = engine.settings
@@ -180,6 +209,7 @@ class _Session:
         self.unfinished = len(self.waiting)
         self.exports_in_flight = 0
         self.stopped_by: BaseException | None = None
+        self.stopped_since = stopped_since
         self.events: queue.Queue[tuple[Callable[..., None], tuple[Any, ...]]] = queue.Queue()
         self.timers: list[tuple[float, int, Callable[[], None]]] = []
         self._sequence = itertools.count()
@@ -283,7 +313,9 @@ class _Session:
     def _open(self, landing: _Landing) -> None:
         def claim_and_read() -> tuple[Claim | None, RunRecord]:
             run = landing.run
-            claim = self.engine.claims.acquire(run.campaign_id, run.run_id, self.engine.holder)
+            claim = self.engine.claims.acquire(
+                run.campaign_id, run.run_id, self.engine.holder, abandoned=holder_is_gone
+            )
             record = self.engine.records.get_or_new(run.campaign_id, run.run_id)
             if claim is not None and record.state in (RunState.FAILED, RunState.SKIPPED):
                 record = self.engine.records.put(record.moved(RunState.CLAIMED))
@@ -321,7 +353,7 @@ class _Session:
             landing.record = record
             if self._steps_satisfied(record):
                 return self._finish(landing, Result.BY_OTHER)
-            if claim is None or claim.expires_at <= time.time():
+            if claim is None or not claim.is_live(time.time()) or holder_is_gone(claim):
                 return self._open(landing)
             self._at(self.settings.watch_seconds, lambda: self._watch(landing))
 
@@ -347,6 +379,8 @@ class _Session:
         if not record.export_complete:
             if Step.EXPORT not in self.steps:
                 return self._skip(landing, "no completed export: materialize message_export first")
+            if self._failed_for_all(record):
+                self.stopped_by = self.stopped_by or RuntimeError(record.reason)
             if self.stopped_by is not None:
                 return self._finish(landing, Result.NOT_ATTEMPTED, self.stopped_by)
             return self._begin_export(landing)
@@ -356,6 +390,14 @@ class _Session:
         if Step.LOAD in self.steps:
             return self._queue_load(landing)
         self._finish(landing, Result.LANDED)
+
+    def _failed_for_all(self, record: RunRecord) -> bool:
+        return (
+            self.stopped_since is not None
+            and record.state is RunState.FAILED
+            and record.cause in GLOBAL_CAUSES
+            and record.attempted_at >= self.stopped_since
+        )
 
     def _begin_export(self, landing: _Landing) -> None:
         run, records = landing.run, self.engine.records

@@ -20,12 +20,12 @@ from typing import Any
 
 import dagster as dg
 import pytest
+from nudge_pipeline.defs.run_workers import WORKER_TAG
 
 from nudge_pipeline.defs.assets.common import API_POOL
 from nudge_pipeline.defs.assets.customers import customers
 from nudge_pipeline.defs.assets.messages import MESSAGE_ASSETS
 from nudge_pipeline.defs.assets.snapshots import SNAPSHOT_ASSETS
-from nudge_pipeline.defs.run_workers import WORKER_TAG
 from tests.e2e.helpers import (
     PUBLISH,
     expected_messages,

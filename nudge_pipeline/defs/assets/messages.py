@@ -31,6 +31,9 @@ MESSAGE_FILES = dg.AssetKey("message_files")
 MESSAGES = dg.AssetKey("messages")
 STEP_OF = {MESSAGE_EXPORT: Step.EXPORT, MESSAGE_FILES: Step.FILES, MESSAGES: Step.LOAD}
 LOAD_STATUS = "load_status"
+# Set by `nudge-pipeline sync` on its runs: when it started, so a failure of its own that rules
+# out every run (a spent quota) is not tried again within the same sync.
+SYNC_STARTED_TAG = "nudge/sync_started_at"
 
 
 def _spec(key: dg.AssetKey, deps: Sequence[Any], kinds: set[str], description: str) -> dg.AssetSpec:
@@ -103,7 +106,8 @@ def campaign_run_landing(
             engine = LandingEngine(
                 client, the_lake, wh, nudgescribe.engine_settings(), listener=_progress
             )
-            for outcome in engine.land(runs, steps):
+            stopped_since = context.run.tags.get(SYNC_STARTED_TAG)
+            for outcome in engine.land(runs, steps, stopped_since):
                 outcomes.append(outcome)
                 if outcome.result is Result.FAILED:
                     failures.append(f"{outcome.run.key}: {outcome.cause}: {outcome.message}")

@@ -19,7 +19,13 @@ from nudge_pipeline.defs.assets.common import (
 )
 from nudge_pipeline.defs.resources import LakeResource, NudgescribeResource, WarehouseResource
 from nudge_pipeline.lake import snapshot_path, write_table
-from nudge_pipeline.landing.discovery import workspace_ids
+from nudge_pipeline.landing.discovery import (
+    Discovery,
+    discover,
+    recent_discovery,
+    remember_discovery,
+    workspace_ids,
+)
 
 GROUP = "snapshots"
 
@@ -64,6 +70,23 @@ FIELD_COLUMNS = {
     "created_at": STRING,
     "updated_at": STRING,
 }
+
+
+def _account(nudgescribe: NudgescribeResource) -> Discovery:
+    """Every campaign, run and customer group: this process's recent discovery, or a new one.
+
+    The four snapshots of one run (or one sync) thus list the account once. A campaign whose
+    run history cannot be read fails the snapshot rather than leaving its runs out.
+    """
+    account = nudgescribe.account_key()
+    found = recent_discovery(account)
+    if found is None:
+        with nudgescribe.client() as client:
+            found = discover(client, nudgescribe.allowed_stages())
+        for error in found.failed_campaigns.values():
+            raise error
+        remember_discovery(account, found)
+    return found
 
 
 def land_snapshot(
@@ -112,8 +135,7 @@ def campaigns(
     warehouse: WarehouseResource,
 ) -> dg.MaterializeResult:
     """Every campaign of the account, with its workspace, stage and status."""
-    with nudgescribe.client() as client:
-        found = client.list_campaigns()
+    found = _account(nudgescribe).campaigns
     return land_snapshot(
         context, "campaigns", records_table(found, CAMPAIGN_COLUMNS), lake, warehouse
     )
@@ -127,8 +149,7 @@ def campaign_runs(
     warehouse: WarehouseResource,
 ) -> dg.MaterializeResult:
     """The run history (first generation and reruns) of every campaign."""
-    with nudgescribe.client() as client:
-        runs = [run for c in client.list_campaigns() for run in client.list_runs(c.campaign_id)]
+    runs = [found.run for found in _account(nudgescribe).runs]
     return land_snapshot(
         context, "campaign_runs", records_table(runs, RUN_COLUMNS), lake, warehouse
     )
@@ -142,9 +163,7 @@ def customer_groups(
     warehouse: WarehouseResource,
 ) -> dg.MaterializeResult:
     """The customer groups of every workspace that holds campaigns."""
-    with nudgescribe.client() as client:
-        spaces = workspace_ids(client.list_campaigns())
-        groups = [g for w in spaces for g in client.list_customer_groups(w)]
+    groups = _account(nudgescribe).customer_groups
     return land_snapshot(
         context, "customer_groups", records_table(groups, GROUP_COLUMNS), lake, warehouse
     )
@@ -158,8 +177,8 @@ def customer_profile_fields(
     warehouse: WarehouseResource,
 ) -> dg.MaterializeResult:
     """The customer profile fields (name and type) of every workspace."""
+    spaces = workspace_ids(_account(nudgescribe).campaigns)
     with nudgescribe.client() as client:
-        spaces = workspace_ids(client.list_campaigns())
         fields = [f for w in spaces for f in client.list_profile_fields(w)]
     return land_snapshot(
         context, "customer_profile_fields", records_table(fields, FIELD_COLUMNS), lake, warehouse
