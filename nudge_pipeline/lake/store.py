@@ -29,6 +29,8 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from nudge_pipeline.settings import read_settings
+
 from .durability import DeferredFsync, FsyncPolicy, fsync_path, fsync_policy
 
 _TEMP_NAME = re.compile(r"\..+\.tmp-[0-9a-f]{32}")
@@ -37,10 +39,10 @@ DEFAULT_ORPHAN_AGE_SECONDS = 3600.0
 
 def _s3_from_env() -> pafs.S3FileSystem:
     options: dict[str, object] = {}
-    region = os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION")
-    if region:
-        options["region"] = region
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    settings = read_settings("s3_region", "s3_endpoint")
+    if settings.s3_region:
+        options["region"] = settings.s3_region
+    endpoint = settings.s3_endpoint
     if endpoint:
         parts = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
         options["endpoint_override"] = parts.netloc
