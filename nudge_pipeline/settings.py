@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
@@ -38,6 +39,10 @@ CommaList = Annotated[tuple[str, ...], NoDecode]
 
 _COMMA_LISTS = frozenset({"download_hosts", "publish_stages"})
 _LOWER_CASE = frozenset({"export_type", "lake_fsync", "arrow_memory_pool"})
+
+
+# True while load_settings validates a given mapping: the process environment is not read.
+_reading_a_mapping: ContextVar[bool] = ContextVar("reading_a_mapping", default=False)
 
 
 class SettingsError(ValueError):
@@ -186,6 +191,9 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The process environment only: no .env file can change a deployment behind its back.
+        # load_settings(environ) passes a mapping's variables as init values, alone.
+        if _reading_a_mapping.get():
+            return (init_settings,)
         return (init_settings, env_settings)
 
     @field_validator("*", mode="before")
@@ -260,7 +268,11 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
                 values[name] = overrides[name]
             elif found := next((n for n in names if source.get(n, "").strip()), None):
                 values[found] = source[found]
-        return Settings.model_validate(values)
+        reading = _reading_a_mapping.set(True)
+        try:
+            return Settings(**values)
+        finally:
+            _reading_a_mapping.reset(reading)
     except ValidationError as exc:
         raise SettingsError("; ".join(_explain(error) for error in exc.errors())) from None
 
