@@ -1,6 +1,9 @@
 """The `nudge-pipeline` command."""
 
-from typing import Annotated
+import functools
+import importlib.util
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
 
@@ -33,11 +36,60 @@ def sync(
 
     from nudge_pipeline.sync import prepare_environment, quiet_libraries, run_sync_command
 
+    settings = _settings_or_exit()
+    problem = settings.missing_api_message()
+    if problem:
+        typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(code=2)
     quiet_libraries(verbose)
     prepare_environment(lake_root, warehouse_url, dagster_home)
     console = Console()
     report = run_sync_command(campaign or [], console)
     _exit_on_failures(report)
+
+
+@app.command()
+def check() -> None:
+    """Check the settings, the API login and listing, the lake and the warehouse."""
+    from nudge_pipeline.check import run_checks
+
+    failed = False
+    for result in run_checks():
+        typer.echo(result.line())
+        failed = failed or result.ok is not True
+    if failed:
+        raise typer.Exit(code=1)
+
+
+def _settings_or_exit() -> Any:
+    from nudge_pipeline.settings import SettingsError, load_settings
+
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+
+
+def _require_simulator() -> None:
+    """The simulator's server comes with the `simulator` extra; say so instead of a traceback."""
+    missing = [name for name in ("fastapi", "uvicorn") if importlib.util.find_spec(name) is None]
+    if missing:
+        typer.echo(
+            f"error: the simulator needs {' and '.join(missing)}, which come with the "
+            "`simulator` extra: pip install 'nudge-pipeline[simulator]'",
+            err=True,
+        )
+        raise typer.Exit(code=2)
+
+
+def _with_simulator(command: Callable[..., None]) -> Callable[..., None]:
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> None:
+        _require_simulator()
+        command(*args, **kwargs)
+
+    return run
 
 
 @app.command()
@@ -47,6 +99,8 @@ def demo(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> N
 
     from nudge_pipeline.sync import quiet_libraries, run_demo
 
+    _require_simulator()
+    _settings_or_exit()
     quiet_libraries(verbose)
     report = run_demo(Console())
     _exit_on_failures(report)
@@ -70,4 +124,4 @@ def version() -> None:
 
 from nudge_pipeline.simulator.cli import simulate_command  # noqa: E402
 
-app.command("simulate")(simulate_command)
+app.command("simulate")(_with_simulator(simulate_command))

@@ -16,30 +16,20 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-DEFAULT_LAKE_ROOT = "data/lake"
-DEFAULT_WAREHOUSE_URL = "duckdb:///data/warehouse.duckdb"
-DEFAULT_DAGSTER_HOME = "dagster_home"
+from nudge_pipeline.settings import default_of, load_settings
 
-INSTANCE_YAML = """\
-# Local Dagster instance created by nudge-pipeline (SQLite storage in this folder).
-storage:
-  sqlite:
-    base_dir:
-      env: DAGSTER_HOME
-concurrency:
-  pools:
-    # Runs whose steps call the Nudgescribe API share the pool `nudgescribe_api`: the run
-    # queue holds a run back while the pool is full. `sync` executes its runs in its own
-    # process (no queue) and keeps its runs at once within the same limit.
-    granularity: run
-    default_limit: 4
-# As in the project's dagster_home: steps report through the event log, stdout is not captured.
-compute_logs:
-  module: dagster._core.storage.noop_compute_log_manager
-  class: NoOpComputeLogManager
-telemetry:
-  enabled: false
-"""
+
+def _instance_yaml_path() -> Path:
+    # A wheel ships dagster_home/dagster.yaml inside the package; a source checkout reads
+    # the repository's own.
+    package = Path(__file__).resolve().parent
+    packaged = package / "dagster_home" / "dagster.yaml"
+    return packaged if packaged.is_file() else package.parent / "dagster_home" / "dagster.yaml"
+
+
+# The instance `sync` and `demo` create in a new DAGSTER_HOME: the project's own
+# dagster_home/dagster.yaml, so the pool limit and the storage are set in one place.
+INSTANCE_YAML = _instance_yaml_path().read_text(encoding="utf-8")
 
 
 def absolute_lake_root(root: str) -> str:
@@ -62,11 +52,14 @@ def absolute_warehouse_url(url: str) -> str:
 def prepare_environment(
     lake_root: str | None, warehouse_url: str | None, dagster_home: str | None
 ) -> dict[str, str]:
-    """Fill NUDGE_LAKE_ROOT, NUDGE_WAREHOUSE_URL and DAGSTER_HOME (absolute) in os.environ."""
-    lake = lake_root or os.environ.get("NUDGE_LAKE_ROOT") or DEFAULT_LAKE_ROOT
-    url = warehouse_url or os.environ.get("NUDGE_WAREHOUSE_URL") or DEFAULT_WAREHOUSE_URL
-    home = Path(dagster_home or os.environ.get("DAGSTER_HOME") or DEFAULT_DAGSTER_HOME)
-    home = home.expanduser().resolve()
+    """Fill NUDGE_LAKE_ROOT, NUDGE_WAREHOUSE_URL and DAGSTER_HOME (absolute) in os.environ.
+
+    Arguments win over the settings; a malformed setting raises SettingsError.
+    """
+    configured = load_settings()
+    lake = lake_root or configured.lake_root
+    url = warehouse_url or configured.warehouse_url.get_secret_value()
+    home = Path(dagster_home or configured.dagster_home).expanduser().resolve()
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "dagster.yaml").exists():
         (home / "dagster.yaml").write_text(INSTANCE_YAML)
@@ -233,7 +226,7 @@ def simulator_environment(handle: Any) -> dict[str, str]:
 def run_demo(console: Console, data_dir: Path | None = None) -> Any:
     from nudge_pipeline.simulator import run_simulator
 
-    settings = prepare_environment(DEFAULT_LAKE_ROOT, DEFAULT_WAREHOUSE_URL, None)
+    settings = prepare_environment(default_of("lake_root"), default_of("warehouse_url"), None)
     config = demo_sim_config()
     console.print("[bold]Starting the Nudgescribe simulator[/] (seeded demo data set)…")
     with run_simulator(config, data_dir) as handle:

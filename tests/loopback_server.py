@@ -26,8 +26,9 @@ Respond = Callable[[str, str, dict[str, str], bytes], RawAnswer]
 
 
 class LoopbackServer:
-    def __init__(self, respond: Respond) -> None:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(respond))
+    def __init__(self, respond: Respond, port: int = 0) -> None:
+        # port: 0 for a free one, or a port a closed server had, to bring it back.
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler(respond))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 

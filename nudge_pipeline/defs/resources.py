@@ -1,4 +1,4 @@
-"""Resources for the API, the lake and the warehouse, configured from the environment.
+"""Resources for the API, the lake and the warehouse, configured from nudge_pipeline.settings.
 
 Secrets are passed as dg.EnvVar, so their values never enter run config or the UI.
 """
@@ -12,33 +12,33 @@ from contextlib import contextmanager
 from typing import Any
 
 import dagster as dg
+from pydantic import SecretStr
 
-from nudge_pipeline.landing.eligibility import parse_publish_stages
-
-DEFAULT_LAKE_ROOT = "data/lake"
-DEFAULT_WAREHOUSE_URL = "duckdb:///data/warehouse.duckdb"
-DEFAULT_PARALLEL_DOWNLOADS = 4
+from nudge_pipeline.settings import Settings, default_of, load_settings, local_database_path
 
 
 class NudgescribeResource(dg.ConfigurableResource):
-    """Connection settings for the Nudgescribe API (names follow the NUDGESCRIBE_* variables)."""
+    """Connection settings for the Nudgescribe API (names follow the NUDGESCRIBE_* variables).
 
-    base_url: str
+    Blank means unset; `settings()` validates the values as the environment's would be.
+    """
+
+    base_url: str = ""
     api_code: str = ""
     api_key: str = ""
     api_secret: str = ""
     token: str = ""
-    x_ip: str = "127.0.0.1"
+    x_ip: str = default_of("x_ip")
     x_api_key: str = ""
     download_hosts: str = ""
     # "utf8" (the file in the fetch answer) or "url" (a pre-signed URL on download_hosts).
-    export_type: str = "utf8"
+    export_type: str = default_of("export_type")
     profile_key: str = ""
-    publish_stages: str = "Published"
-    parallel_downloads: int = DEFAULT_PARALLEL_DOWNLOADS
-    settle_seconds: float = 10.0
-    exports_in_flight: int = 32
-    claim_lease_seconds: float = 120.0
+    publish_stages: str = ",".join(default_of("publish_stages"))
+    parallel_downloads: int = default_of("parallel_downloads")
+    settle_seconds: float = default_of("export_settle_seconds")
+    exports_in_flight: int = default_of("exports_in_flight")
+    claim_lease_seconds: float = default_of("claim_lease_seconds")
 
     def account_key(self) -> tuple[str, ...]:
         """Which account (and publish policy) a discovery describes."""
@@ -47,32 +47,42 @@ class NudgescribeResource(dg.ConfigurableResource):
     def engine_settings(self) -> Any:
         from nudge_pipeline.landing.engine import EngineSettings
 
+        settings = self.settings()
         return EngineSettings(
-            parallel_downloads=max(1, self.parallel_downloads),
-            exports_in_flight=max(1, self.exports_in_flight),
+            parallel_downloads=settings.parallel_downloads,
+            exports_in_flight=settings.exports_in_flight,
+            export_type=settings.export_type,
+            settle_seconds=settings.export_settle_seconds,
+            claim_lease_seconds=settings.claim_lease_seconds,
+        )
+
+    def settings(self) -> Settings:
+        return load_settings(
+            {},
+            base_url=self.base_url,
+            api_code=self.api_code,
+            api_key=self.api_key,
+            api_secret=self.api_secret,
+            token=self.token,
+            x_ip=self.x_ip,
+            x_api_key=self.x_api_key,
+            download_hosts=self.download_hosts,
             export_type=self.export_type,
-            settle_seconds=self.settle_seconds,
+            profile_key=self.profile_key,
+            publish_stages=self.publish_stages,
+            parallel_downloads=self.parallel_downloads,
+            export_settle_seconds=self.settle_seconds,
+            exports_in_flight=self.exports_in_flight,
             claim_lease_seconds=self.claim_lease_seconds,
         )
 
     def allowed_stages(self) -> tuple[str, ...]:
-        return parse_publish_stages(self.publish_stages)
+        return self.settings().publish_stages
 
     def client_config(self) -> Any:
         from nudge_pipeline.nudgescribe.config import ClientConfig
 
-        hosts = tuple(h for h in self.download_hosts.split(",") if h.strip())
-        return ClientConfig(
-            base_url=self.base_url,
-            api_code=self.api_code,
-            api_key=self.api_key or None,
-            api_secret=self.api_secret or None,
-            token=self.token or None,
-            x_ip=self.x_ip or "127.0.0.1",
-            x_api_key=self.x_api_key or None,
-            download_hosts=hosts,
-            settle_seconds=self.settle_seconds,
-        )
+        return ClientConfig.from_settings(self.settings())
 
     @contextmanager
     def client(self) -> Iterator[Any]:
@@ -85,7 +95,7 @@ class NudgescribeResource(dg.ConfigurableResource):
 class LakeResource(dg.ConfigurableResource):
     """The Parquet lake: a local folder or s3://bucket/prefix (NUDGE_LAKE_ROOT)."""
 
-    root: str = DEFAULT_LAKE_ROOT
+    root: str = default_of("lake_root")
 
     def lake(self) -> Any:
         from nudge_pipeline.lake import Lake
@@ -100,7 +110,7 @@ _migrate_lock = threading.Lock()
 class WarehouseResource(dg.ConfigurableResource):
     """The warehouse at a SQLAlchemy URL (NUDGE_WAREHOUSE_URL); migrated before first use."""
 
-    url: str = DEFAULT_WAREHOUSE_URL
+    url: str = default_of("warehouse_url")
 
     @contextmanager
     def open(self) -> Iterator[Any]:
@@ -125,43 +135,45 @@ class WarehouseResource(dg.ConfigurableResource):
 
 
 def _ensure_parent_dir(url: str) -> None:
-    for prefix in ("duckdb:///", "sqlite:///"):
-        if url.startswith(prefix):
-            database = url[len(prefix) :].split("?", 1)[0]
-            if database and database != ":memory:":
-                parent = os.path.dirname(database)
-                if parent:
-                    os.makedirs(parent, exist_ok=True)
+    database = local_database_path(url)
+    if database is not None:
+        database.parent.mkdir(parents=True, exist_ok=True)
 
 
-def _env(environ: Mapping[str, str], name: str, default: Any) -> Any:
-    """dg.EnvVar when the variable is set, else the default (an unset EnvVar fails runs)."""
-    value = environ.get(name)
-    return dg.EnvVar(name) if value is not None and value.strip() else default
+def _secret(environ: Mapping[str, str], name: str, value: SecretStr | None) -> Any:
+    """dg.EnvVar when the variable is set (Dagster reads it at run time), else the default.
+
+    An EnvVar of an unset variable would fail every run, so unset stays a plain value.
+    """
+    if name in environ and environ[name].strip():
+        return dg.EnvVar(name)
+    return value.get_secret_value() if value is not None else ""
 
 
 def resources_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Resources from the settings of `environ` (default: the process environment)."""
     env = os.environ if environ is None else environ
+    settings = load_settings(env)
     return {
         "nudgescribe": NudgescribeResource(
-            base_url=_env(env, "NUDGESCRIBE_BASE_URL", "https://client-api.nudgescribe.com"),
-            api_code=_env(env, "NUDGESCRIBE_API_CODE", ""),
-            api_key=_env(env, "NUDGESCRIBE_API_KEY", ""),
-            api_secret=_env(env, "NUDGESCRIBE_API_SECRET", ""),
-            token=_env(env, "NUDGESCRIBE_TOKEN", ""),
-            x_ip=_env(env, "NUDGESCRIBE_X_IP", "127.0.0.1"),
-            x_api_key=_env(env, "NUDGESCRIBE_X_API_KEY", ""),
-            download_hosts=_env(env, "NUDGESCRIBE_DOWNLOAD_HOSTS", ""),
-            export_type=_env(env, "NUDGESCRIBE_EXPORT_TYPE", "utf8"),
-            profile_key=_env(env, "NUDGESCRIBE_PROFILE_KEY", ""),
-            publish_stages=_env(env, "NUDGE_PUBLISH_STAGES", "Published"),
-            parallel_downloads=int(
-                env.get("NUDGE_PARALLEL_DOWNLOADS", "") or DEFAULT_PARALLEL_DOWNLOADS
-            ),
-            settle_seconds=float(env.get("NUDGE_EXPORT_SETTLE_SECONDS", "") or 10.0),
-            exports_in_flight=int(env.get("NUDGE_EXPORTS_IN_FLIGHT", "") or 32),
-            claim_lease_seconds=float(env.get("NUDGE_CLAIM_LEASE_SECONDS", "") or 120.0),
+            base_url=settings.base_url or "",
+            api_code=_secret(env, "NUDGESCRIBE_API_CODE", settings.api_code),
+            api_key=_secret(env, "NUDGESCRIBE_API_KEY", settings.api_key),
+            api_secret=_secret(env, "NUDGESCRIBE_API_SECRET", settings.api_secret),
+            token=_secret(env, "NUDGESCRIBE_TOKEN", settings.token),
+            x_ip=settings.x_ip,
+            x_api_key=_secret(env, "NUDGESCRIBE_X_API_KEY", settings.x_api_key),
+            download_hosts=",".join(settings.download_hosts),
+            export_type=settings.export_type,
+            profile_key=_secret(env, "NUDGESCRIBE_PROFILE_KEY", settings.profile_key),
+            publish_stages=",".join(settings.publish_stages),
+            parallel_downloads=settings.parallel_downloads,
+            settle_seconds=settings.export_settle_seconds,
+            exports_in_flight=settings.exports_in_flight,
+            claim_lease_seconds=settings.claim_lease_seconds,
         ),
-        "lake": LakeResource(root=_env(env, "NUDGE_LAKE_ROOT", DEFAULT_LAKE_ROOT)),
-        "warehouse": WarehouseResource(url=_env(env, "NUDGE_WAREHOUSE_URL", DEFAULT_WAREHOUSE_URL)),
+        "lake": LakeResource(root=settings.lake_root),
+        "warehouse": WarehouseResource(
+            url=_secret(env, "NUDGE_WAREHOUSE_URL", settings.warehouse_url)
+        ),
     }

@@ -20,20 +20,23 @@ import contextlib
 import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Literal, cast, get_args
+from typing import get_args
 
-FsyncPolicy = Literal["batched", "each", "off"]
+from nudge_pipeline.settings import FsyncPolicy, default_of, env_names, load_settings, read_settings
+
 FSYNC_POLICIES: tuple[str, ...] = get_args(FsyncPolicy)
-FSYNC_ENV = "NUDGE_LAKE_FSYNC"
-DEFAULT_FSYNC: FsyncPolicy = "batched"
+(FSYNC_ENV,) = env_names("lake_fsync")
+DEFAULT_FSYNC: FsyncPolicy = default_of("lake_fsync")
 
 
 def fsync_policy(value: str | None) -> FsyncPolicy:
-    """The policy asked for, else ``$NUDGE_LAKE_FSYNC``, else ``batched``."""
-    text = (value or os.environ.get(FSYNC_ENV) or DEFAULT_FSYNC).strip().lower()
-    if text not in FSYNC_POLICIES:
-        raise ValueError(f"lake fsync policy must be one of {', '.join(FSYNC_POLICIES)}: {text!r}")
-    return cast(FsyncPolicy, text)
+    """The policy asked for, else ``$NUDGE_LAKE_FSYNC``, else ``batched``.
+
+    A bad value raises SettingsError (a ValueError) naming NUDGE_LAKE_FSYNC.
+    """
+    if value and value.strip():
+        return load_settings({FSYNC_ENV: value}).lake_fsync
+    return read_settings("lake_fsync").lake_fsync
 
 
 def fsync_path(path: str, *, directory: bool = False) -> None:

@@ -29,6 +29,8 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from nudge_pipeline.settings import read_settings
+
 from .durability import DeferredFsync, FsyncPolicy, fsync_path, fsync_policy
 
 _TEMP_NAME = re.compile(r"\..+\.tmp-[0-9a-f]{32}")
@@ -37,11 +39,11 @@ DEFAULT_ORPHAN_AGE_SECONDS = 3600.0
 
 def s3_endpoint_and_region() -> tuple[str | None, str | None]:
     """The S3 endpoint URL (with a scheme) and region from the standard AWS variables."""
-    region = os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION")
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    settings = read_settings("s3_region", "s3_endpoint")
+    endpoint = settings.s3_endpoint
     if endpoint and "://" not in endpoint:
         endpoint = f"https://{endpoint}"
-    return endpoint or None, region or None
+    return endpoint or None, settings.s3_region or None
 
 
 def _s3_from_env() -> pafs.S3FileSystem:

@@ -10,16 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-DEFAULT_PUBLISH_STAGES = ("Published",)
+from nudge_pipeline.settings import default_of, load_settings
+
+DEFAULT_PUBLISH_STAGES: tuple[str, ...] = default_of("publish_stages")
 COMPLETED = "completed"
 
 
 def parse_publish_stages(text: str | None) -> tuple[str, ...]:
     """Stages from the comma-separated NUDGE_PUBLISH_STAGES value; blank means the default."""
-    if text is None or not text.strip():
-        return DEFAULT_PUBLISH_STAGES
-    stages = tuple(dict.fromkeys(s.strip() for s in text.split(",") if s.strip()))
-    return stages or DEFAULT_PUBLISH_STAGES
+    return load_settings({"NUDGE_PUBLISH_STAGES": text or ""}).publish_stages
 
 
 @dataclass(frozen=True)

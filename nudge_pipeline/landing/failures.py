@@ -5,7 +5,7 @@ from __future__ import annotations
 from nudge_pipeline.lake.errors import LakeInputError
 from nudge_pipeline.landing.keys import PartitionKeyError
 from nudge_pipeline.nudgescribe import errors as api
-from nudge_pipeline.nudgescribe.config import ConfigError
+from nudge_pipeline.settings import SettingsError
 from nudge_pipeline.warehouse import WarehouseError
 
 QUOTA_EXHAUSTED = "quota exhausted"
@@ -20,7 +20,7 @@ def cause_of(exc: BaseException) -> str:
         return QUOTA_EXHAUSTED
     if isinstance(exc, api.AuthError):
         return "bad credentials"
-    if isinstance(exc, ConfigError):
+    if isinstance(exc, SettingsError):  # the client's ConfigError is one
         return "bad configuration"
     if isinstance(exc, api.ContractViolationError):
         return "contract violation"

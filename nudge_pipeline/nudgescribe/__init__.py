@@ -14,6 +14,7 @@ from .errors import (
     RateLimitedError,
     RequestError,
     TransientError,
+    UnreachableHostError,
 )
 from .export import ExportJob
 from .models import (
@@ -56,6 +57,7 @@ __all__ = [
     "RequestError",
     "RunMessage",
     "TransientError",
+    "UnreachableHostError",
     "Workspace",
     "decrypt_profile",
 ]

@@ -61,6 +61,16 @@ class NudgescribeClient:
     ) -> None:
         self.close()
 
+    def authenticate(self) -> bool:
+        """Log in now with api_key and api_secret (True).
+
+        With a configured token there is nothing to send (False): the first call checks it.
+        """
+        if self.config.token:
+            return False
+        self._transport.tokens.current()
+        return True
+
     # -- campaigns and runs ---------------------------------------------------------------
     def _campaign_groups(self) -> list[tuple[Workspace, list[Any]]]:
         endpoint = f"POST {quirks.CAMPAIGNS_PATH}"

@@ -1,20 +1,25 @@
-"""Client configuration; ClientConfig.from_env() reads the NUDGESCRIBE_* variables."""
+"""The client's own typed configuration, built from nudge_pipeline's settings.
+
+`ClientConfig.from_settings(settings)` (or `from_env()`) takes the NUDGESCRIBE_* values from
+`nudge_pipeline.settings`; the timeouts and retry bounds below are the client's own.
+"""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
+from pydantic import SecretStr
+
+from nudge_pipeline.settings import Settings, SettingsError, load_settings
+
 from .redaction import register_secret
 from .urls import is_loopback
 
-ENV_PREFIX = "NUDGESCRIBE_"
 
-
-class ConfigError(ValueError):
+class ConfigError(SettingsError):
     """Missing or inconsistent client settings (never echoes secret values)."""
 
 
@@ -98,26 +103,29 @@ class ClientConfig:
         return replace(self, **changes)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> ClientConfig:
-        """Build from NUDGESCRIBE_* variables; keyword overrides win over the environment."""
-        env = os.environ if environ is None else environ
-
-        def get(name: str) -> str | None:
-            value = env.get(ENV_PREFIX + name)
-            return value.strip() if value and value.strip() else None
-
-        hosts = get("DOWNLOAD_HOSTS")
+    def from_settings(cls, settings: Settings, **overrides: Any) -> ClientConfig:
+        """The client's view of `settings`; keyword overrides (ClientConfig fields) win."""
         values: dict[str, Any] = {
-            "base_url": get("BASE_URL"),
-            "api_code": get("API_CODE"),
-            "api_key": get("API_KEY"),
-            "api_secret": get("API_SECRET"),
-            "token": get("TOKEN"),
-            "x_ip": get("X_IP") or "127.0.0.1",
-            "x_api_key": get("X_API_KEY"),
-            "download_hosts": tuple(hosts.split(",")) if hosts else (),
+            "base_url": settings.base_url,
+            "api_code": _plain(settings.api_code),
+            "api_key": _plain(settings.api_key),
+            "api_secret": _plain(settings.api_secret),
+            "token": _plain(settings.token),
+            "x_ip": settings.x_ip,
+            "x_api_key": _plain(settings.x_api_key),
+            "download_hosts": settings.download_hosts,
+            "settle_seconds": settings.export_settle_seconds,
         }
         values.update(overrides)
         if not values.get("base_url"):
-            raise ConfigError("NUDGESCRIBE_BASE_URL is not set")
+            raise ConfigError(settings.missing_api_message() or "NUDGESCRIBE_BASE_URL is not set")
         return cls(**values)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> ClientConfig:
+        """From the process environment (or `environ`); keyword overrides win."""
+        return cls.from_settings(load_settings(environ), **overrides)
+
+
+def _plain(secret: SecretStr | None) -> str | None:
+    return secret.get_secret_value() if secret is not None else None

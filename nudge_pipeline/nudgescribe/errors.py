@@ -63,6 +63,17 @@ class TransientError(NudgescribeError):
         self.outcome_unknown = outcome_unknown
 
 
+class UnreachableHostError(TransientError):
+    """No connection to a host that has not answered yet (refused, unknown host): not retried.
+
+    Nothing was sent. Once the host has answered, the same failure is a plain TransientError
+    and retried.
+    """
+
+    def __init__(self, endpoint: str, status: int | None, message: str) -> None:
+        super().__init__(endpoint, status, message, outcome_unknown=False)
+
+
 class RateLimitedError(TransientError):
     """429 rate limiting: the request was refused, so retrying is always safe."""
 

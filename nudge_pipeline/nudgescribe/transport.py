@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -12,7 +13,7 @@ import requests
 import requests.auth
 import tenacity
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ConnectTimeoutError
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 from urllib3.util.retry import Retry
 
 from . import quirks
@@ -27,6 +28,7 @@ from .errors import (
     RateLimitedError,
     RequestError,
     TransientError,
+    UnreachableHostError,
 )
 from .redaction import log, redact
 
@@ -147,8 +149,31 @@ def transport_error(endpoint: str, exc: requests.RequestException) -> TransientE
     return TransientError(endpoint, None, kind, outcome_unknown=not never_sent)
 
 
+def connection_failure(exc: requests.RequestException) -> str | None:
+    """ "connection refused", "host not found", ... when no connection could be made at all."""
+    inner = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else None
+    reason = getattr(inner, "reason", inner)
+    if isinstance(reason, NameResolutionError):
+        return "host not found"
+    if not isinstance(reason, NewConnectionError):  # timeouts and cut connections
+        return None
+    cause = reason.__cause__
+    if isinstance(cause, ConnectionRefusedError):
+        return "connection refused"
+    return getattr(cause, "strerror", None) or "no connection"
+
+
+# API base URLs that have answered this process (any status). Before the first answer, a
+# refused connection or an unknown host means a wrong URL or a server that is not running,
+# not a passing fault: retrying it for minutes would only delay the message that says so.
+_answered: set[str] = set()
+_answered_lock = threading.Lock()
+
+
 def is_retryable(exc: BaseException) -> bool:
     # A truncated or HTML 200 is usually a proxy or a cut connection: worth another try.
+    if isinstance(exc, UnreachableHostError):
+        return False
     return isinstance(exc, TransientError | ContractViolationError)
 
 
@@ -190,6 +215,7 @@ class Transport:
         }
         if config.x_api_key:
             self._headers["x-api-key"] = config.x_api_key
+        self._answered = False
 
     def close(self) -> None:
         self.session.close()
@@ -225,10 +251,11 @@ class Transport:
         if stream:
             # Byte counts must match Content-Length; no transparent decompression.
             headers["Accept-Encoding"] = "identity"
+        url = self.config.base_url + path
         try:
-            return self.session.request(
+            response = self.session.request(
                 method,
-                self.config.base_url + path,
+                url,
                 data=None if body is None else json.dumps(body),
                 headers=headers,
                 timeout=(self.config.connect_timeout, self.config.read_timeout),
@@ -236,7 +263,28 @@ class Transport:
                 stream=stream,
             )
         except requests.RequestException as exc:
+            failure = connection_failure(exc)
+            if failure is not None and not self.has_answered():
+                raise UnreachableHostError(
+                    endpoint,
+                    None,
+                    f"cannot connect to {self.redacted_url(url)} ({failure}); nothing has "
+                    "answered there yet, so it is not retried: check NUDGESCRIBE_BASE_URL and "
+                    "that the server is up",
+                ) from None
             raise transport_error(endpoint, exc) from None
+        if not self._answered:
+            with _answered_lock:
+                _answered.add(self.config.base_url)
+            self._answered = True
+        return response
+
+    def has_answered(self) -> bool:
+        """Whether the API host has answered any request of this process."""
+        if not self._answered:
+            with _answered_lock:
+                self._answered = self.config.base_url in _answered
+        return self._answered
 
     def _auth_call(self, method: str, bearer: str | None) -> Any:
         path = quirks.AUTH_PATH
