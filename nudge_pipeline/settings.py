@@ -130,7 +130,8 @@ class Settings(BaseSettings):
         4,
         ge=1,
         alias="NUDGE_PARALLEL_DOWNLOADS",
-        description="export files downloaded and converted at once, shared by every campaign run in flight",
+        description="export files downloaded and converted at once, shared by every "
+        "campaign run in flight",
     )
     export_settle_seconds: float = Field(
         10.0,
@@ -172,7 +173,8 @@ class Settings(BaseSettings):
         120.0,
         gt=0,
         alias="NUDGE_CLAIM_LEASE_SECONDS",
-        description="how long a claim on a campaign run lives without renewal; a worker that meets a dead holder's claim takes it over after this (at once for a process on the same host that is gone)",
+        description="how long a claim on a campaign run lives without renewal; a dead "
+        "holder's claim is taken over after this (at once for a gone process on the same host)",
     )
 
     @classmethod
