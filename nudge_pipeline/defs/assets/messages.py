@@ -527,6 +527,8 @@ def _load_one(wh: Any, lake: Lake, key: str, state: dict[str, Any]) -> _LoadedRu
             raise FileNotFoundError(f"{key}: export file {file_num} is not in the lake")
         csv_rows += stats.row_count
         parquet_rows += lake.parquet_file(stats.lake_path).metadata.num_rows
+        # The Parquet file is written as the export file downloads: its mtime is when.
+        parquet = lake.fs.get_file_info(lake.fs_path(stats.lake_path))
         loads.append(
             MessageFileLoad(
                 file_num=file_num,
@@ -536,11 +538,15 @@ def _load_one(wh: Any, lake: Lake, key: str, state: dict[str, Any]) -> _LoadedRu
                 byte_count=stats.byte_count,
                 sha256=stats.sha256,
                 export_job_id=stats.export_job_id,
-                fetched_at=fetched_at,
+                fetched_at=parquet.mtime or fetched_at,
+                lake_relpath=stats.lake_path,
+                parquet_byte_count=parquet.size,
             )
         )
     filesystem = None if lake.is_local else lake.fs
-    rows = wh.replace_messages(campaign_id, run_id, loads, filesystem=filesystem)
+    rows = wh.replace_messages(
+        campaign_id, run_id, loads, filesystem=filesystem, lake_root=lake.root
+    )
     return _LoadedRun(num_files, csv_rows, parquet_rows, rows)
 
 
