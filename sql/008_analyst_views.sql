@@ -1,5 +1,6 @@
 -- The analyst views, recreated: campaign_messages over the JSON columns of sql/007,
--- campaign_run_summary with each run's load status, and the new customer_profiles.
+-- campaign_run_summary with each run's load status (and file_row_count a BIGINT, not
+-- the wider type SUM gives), and the new customer_profiles.
 
 DROP VIEW IF EXISTS nudgescribe.campaign_messages;
 
@@ -74,7 +75,7 @@ SELECT
     r.completed_at,
     r.message_count AS expected_message_count,
     COALESCE(f.file_count, 0) AS file_count,
-    COALESCE(f.file_row_count, 0) AS file_row_count,
+    CAST(COALESCE(f.file_row_count, 0) AS BIGINT) AS file_row_count,
     COALESCE(ms.loaded_message_count, 0) AS loaded_message_count,
     COALESCE(ms.distinct_customers, 0) AS distinct_customers,
     f.last_fetched_at,
