@@ -16,7 +16,7 @@ TS = pa.timestamp("us", tz="UTC")
 CREATED = datetime(2024, 1, 1, tzinfo=UTC)
 
 # (campaign_id, run_id, file_num) -> (customer ids, extra JSON texts)
-MESSAGES = {
+MESSAGES: dict[tuple[str, str, int], tuple[list[str], list[str | None]]] = {
     ("c-1", "r-1", 0): (
         ["001", "002", "003", "001"],
         ['{"segment": "vip"}', '{"segment": "new"}', None, '{"segment": "vip"}'],
@@ -213,7 +213,7 @@ def profile_values(rows: list[tuple[str, str, str | None, str | None, bool]]) ->
 
 
 def expected_lake_files(lake_root: Path) -> list[tuple[object, ...]]:
-    rows = []
+    rows: list[tuple[object, ...]] = []
     for (campaign_id, run_id, file_num), _ in sorted(MESSAGES.items()):
         rel = f"messages/campaign_id={campaign_id}/run_id={run_id}/part-{file_num}.parquet"
         size = (lake_root / rel).stat().st_size

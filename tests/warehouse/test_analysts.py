@@ -160,15 +160,16 @@ _TYPES = {
 }
 
 
-def _comments(url: str, dialect: str) -> dict[tuple[str, str | None], str | None]:
+def _comments(url: str, dialect: str) -> dict[tuple[str, str | None], object]:
+    """(table or view, column or None for the object itself) -> its comment."""
     rows = _query(url, _DUCKDB_COMMENTS if dialect == "duckdb" else _POSTGRES_COMMENTS)
     return {
         (str(table), None if col is None else str(col)): comment for table, col, comment in rows
-    }  # type: ignore[misc]
+    }
 
 
-def _documented_comments() -> dict[tuple[str, str | None], str | None]:
-    documented: dict[tuple[str, str | None], str | None] = {}
+def _documented_comments() -> dict[tuple[str, str | None], object]:
+    documented: dict[tuple[str, str | None], object] = {}
     for entry in DICTIONARY.values():
         documented[(entry.name, None)] = entry.comment
         for column, comment in entry.columns.items():
@@ -232,7 +233,8 @@ def test_typing_rules_cast_strictly_and_count_what_does_not_cast() -> None:
     values = pa.array([v for v, _ in TYPING_CASES], pa.string())
     field_types = pa.array([t for _, t in TYPING_CASES], pa.string())
     typed = type_values(values, field_types)
-    number = dict(zip([v for v, _ in TYPING_CASES[:22]], typed.value_number.to_pylist()[:22]))
+    numbers = [v for v, t in TYPING_CASES if t == "number" and v is not None]
+    number = dict(zip(numbers, typed.value_number.to_pylist()[: len(numbers)], strict=True))
     assert number["12"] == 12.0 and number["-3.5"] == -3.5 and number[" 7 "] == 7.0
     assert number["+1e5"] == 1e5 and number[".5"] == 0.5 and number["5."] == 5.0
     assert number["1e-99"] == 1e-99 and number["1E+2"] == 100.0 and number["1" * 100] > 1e99
@@ -407,15 +409,14 @@ def test_record_run_statuses_refuses_bad_input_and_writes_nothing(warehouse: War
         )
     assert _statuses(warehouse) == []
     # The database holds the same rule for writers that bypass the method.
-    with pytest.raises(Exception, match="(?i)check"):
-        with warehouse.engine.begin() as conn:
-            conn.execute(
-                text(
-                    "INSERT INTO nudgescribe.campaign_run_status"
-                    " (campaign_id, run_id, load_status, last_attempt_at)"
-                    " VALUES ('c', 'r', 'done', CURRENT_TIMESTAMP)"
-                )
+    with pytest.raises(Exception, match="(?i)check"), warehouse.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO nudgescribe.campaign_run_status"
+                " (campaign_id, run_id, load_status, last_attempt_at)"
+                " VALUES ('c', 'r', 'done', CURRENT_TIMESTAMP)"
             )
+        )
     assert warehouse.record_run_statuses([]) == 0
 
 
@@ -570,14 +571,15 @@ def test_a_warehouse_of_the_previous_release_is_upgraded_in_place(
         with wh.engine.connect() as conn:
             before = conn.execute(
                 text(
-                    "SELECT file_num, row_num, customer_id, message, extra FROM nudgescribe.messages ORDER BY row_num"
+                    "SELECT file_num, row_num, customer_id, message, extra"
+                    " FROM nudgescribe.messages ORDER BY row_num"
                 )
             ).all()
         add_later_versions(sql_dir)
         assert wh.migrate() == _NEW_VERSIONS
 
         with wh.engine.connect() as conn:
-            types = dict(
+            types: dict[str, str] = dict(
                 conn.execute(
                     text(
                         "SELECT table_name || '.' || column_name, lower(data_type)"
@@ -587,7 +589,8 @@ def test_a_warehouse_of_the_previous_release_is_upgraded_in_place(
             )
             after = conn.execute(
                 text(
-                    "SELECT file_num, row_num, customer_id, message, extra FROM nudgescribe.messages ORDER BY row_num"
+                    "SELECT file_num, row_num, customer_id, message, extra"
+                    " FROM nudgescribe.messages ORDER BY row_num"
                 )
             ).all()
             segment = "'$.segment'" if dialect == "duckdb" else "'segment'"
