@@ -63,15 +63,8 @@ _PRIMARY_KEY_COLUMNS = text(
     " WHERE tc.table_schema = :schema AND tc.table_name = :table"
     " AND tc.constraint_type = 'PRIMARY KEY' ORDER BY kcu.ordinal_position"
 )
-_UPSERT_RUN_STATUS = text(
-    f"INSERT INTO {CAMPAIGN_RUN_STATUS.qualified_name}"
-    " (campaign_id, run_id, load_status, load_reason, last_attempt_at, export_job_id)"
-    " VALUES (:campaign_id, :run_id, :load_status, :load_reason, :last_attempt_at,"
-    " :export_job_id)"
-    " ON CONFLICT (campaign_id, run_id) DO UPDATE SET load_status = excluded.load_status,"
-    " load_reason = excluded.load_reason, last_attempt_at = excluded.last_attempt_at,"
-    " export_job_id = excluded.export_job_id"
-)
+# Rows per upsert statement: one statement per row took 3 ms a row on DuckDB.
+_STATUS_ROWS_PER_STATEMENT = 500
 _LAKE_ROOT = text("SELECT lake_root FROM nudgescribe.lake WHERE lake_id = 1")
 _UPSERT_LAKE_ROOT = text(
     "INSERT INTO nudgescribe.lake (lake_id, lake_root, recorded_at)"
@@ -294,8 +287,12 @@ class Warehouse:
             }
         if not rows:
             return 0
+        pending = list(rows.values())
         with self._write() as conn:
-            conn.execute(_UPSERT_RUN_STATUS, list(rows.values()))
+            for start in range(0, len(pending), _STATUS_ROWS_PER_STATEMENT):
+                chunk = pending[start : start + _STATUS_ROWS_PER_STATEMENT]
+                statement, params = _run_status_upsert(chunk)
+                conn.execute(statement, params)
         return len(rows)
 
     def replace_snapshot(
@@ -506,6 +503,24 @@ def _message_files_table(files: Sequence[MessageFileLoad]) -> pa.Table:
         for f in files
     )
     return table_from_rows(rows, _MESSAGE_FILE_COLUMNS)
+
+
+def _run_status_upsert(rows: Sequence[Mapping[str, Any]]) -> tuple[Any, dict[str, Any]]:
+    """One INSERT ... ON CONFLICT DO UPDATE for `rows` (distinct keys), values bound."""
+    columns = CAMPAIGN_RUN_STATUS.column_names
+    values = ", ".join(
+        "(" + ", ".join(f":{name}_{i}" for name in columns) + ")" for i in range(len(rows))
+    )
+    updates = ", ".join(
+        f"{name} = excluded.{name}" for name in columns if name not in CAMPAIGN_RUN_STATUS.key
+    )
+    statement = text(
+        f"INSERT INTO {CAMPAIGN_RUN_STATUS.qualified_name} ({', '.join(columns)})"
+        f" VALUES {values}"
+        f" ON CONFLICT ({', '.join(CAMPAIGN_RUN_STATUS.key)}) DO UPDATE SET {updates}"
+    )
+    params = {f"{name}_{i}": row[name] for i, row in enumerate(rows) for name in columns}
+    return statement, params
 
 
 def _record_lake_root(conn: Connection, lake_root: str) -> None:

@@ -399,6 +399,23 @@ def test_record_run_statuses_upserts_many_at_once(warehouse: Warehouse) -> None:
     ]
 
 
+def test_record_run_statuses_writes_more_runs_than_one_statement_holds(
+    warehouse: Warehouse,
+) -> None:
+    first = [RunStatus("c", f"r-{i:04d}", "pending") for i in range(1201)]
+    assert warehouse.record_run_statuses(first) == 1201
+    later = [RunStatus("c", f"r-{i:04d}", "loaded", export_job_id="j") for i in range(0, 1201, 2)]
+    assert warehouse.record_run_statuses(later) == 601
+    with warehouse.engine.connect() as conn:
+        counts = conn.execute(
+            text(
+                "SELECT load_status, COUNT(*), COUNT(export_job_id)"
+                " FROM nudgescribe.campaign_run_status GROUP BY load_status ORDER BY load_status"
+            )
+        ).all()
+    assert [tuple(r) for r in counts] == [("loaded", 601, 601), ("pending", 600, 0)]
+
+
 def test_record_run_statuses_refuses_bad_input_and_writes_nothing(warehouse: Warehouse) -> None:
     good = RunStatus("c-1", "r-1", "loaded")
     with pytest.raises(InputError, match="not one of"):
