@@ -15,10 +15,15 @@ Spaces around a value are ignored. Other field types (string, enum, unknown) are
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 
 import pyarrow as pa
+
+from nudge_pipeline.warehouse.arrow_input import conform
+from nudge_pipeline.warehouse.errors import InputError
+from nudge_pipeline.warehouse.tables import CUSTOMER_PROFILE_VALUES
 
 _NUMBER = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]{1,2})?")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -84,3 +89,39 @@ def type_values(
         pa.array(dates, pa.date32()),
         uncastable,
     )
+
+
+def profile_value_rows(
+    profile_values: pa.Table, customers: pa.Table, group: Mapping[str, str]
+) -> tuple[pa.Table, int]:
+    """The rows of customer_profile_values for one group, and how many values did not cast.
+
+    A value without a `workspace_id` gets its customer's, from the group's `customers`.
+    """
+    derived = {"value_number", "value_boolean", "value_date"} & set(profile_values.column_names)
+    if derived:
+        raise InputError(f"customer_profile_values: {sorted(derived)} are derived from value")
+    values = profile_values
+    if "workspace_id" not in values.column_names:
+        workspaces = dict(
+            zip(
+                customers.column("customer_id").to_pylist(),
+                customers.column("workspace_id").to_pylist(),
+                strict=True,
+            )
+        )
+        by_customer = [workspaces.get(c) for c in values.column("customer_id").to_pylist()]
+        values = values.append_column("workspace_id", pa.array(by_customer, pa.string()))
+    missing = sorted({"value", "field_type"} - set(values.column_names))
+    if missing:
+        raise InputError(f"customer_profile_values: missing columns {missing}")
+    typed = type_values(
+        values.column("value").cast(pa.string()), values.column("field_type").cast(pa.string())
+    )
+    values = (
+        values.append_column("value_number", typed.value_number)
+        .append_column("value_boolean", typed.value_boolean)
+        .append_column("value_date", typed.value_date)
+    )
+    defaults = {**group, "is_encrypted": None}
+    return conform(values, CUSTOMER_PROFILE_VALUES, defaults), typed.uncastable

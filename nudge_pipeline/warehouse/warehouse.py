@@ -25,7 +25,7 @@ from nudge_pipeline.warehouse.locking import (
     is_duckdb_lock_conflict,
     retry_on_lock_conflict,
 )
-from nudge_pipeline.warehouse.profile_values import type_values
+from nudge_pipeline.warehouse.profile_values import profile_value_rows
 from nudge_pipeline.warehouse.run_status import LOAD_STATUSES, RunStatus
 from nudge_pipeline.warehouse.tables import (
     CAMPAIGN_RUN_STATUS,
@@ -333,7 +333,7 @@ class Warehouse:
         values = None
         uncastable = 0
         if profile_values is not None:
-            values, uncastable = _typed_profile_values(profile_values, data, group)
+            values, uncastable = profile_value_rows(profile_values, data, group)
             _check_single_group(values, customer_group_id, CUSTOMER_PROFILE_VALUES)
         with self._write() as conn:
             self._lock_partition(conn, "customers", customer_group_id)
@@ -527,39 +527,6 @@ def _record_lake_root(conn: Connection, lake_root: str) -> None:
     """Keep nudgescribe.lake's one row at `lake_root`; untouched while it is the same."""
     if conn.execute(_LAKE_ROOT).scalar_one_or_none() != lake_root:
         conn.execute(_UPSERT_LAKE_ROOT, {"lake_root": lake_root, "recorded_at": datetime.now(UTC)})
-
-
-def _typed_profile_values(
-    profile_values: pa.Table, customers: pa.Table, group: Mapping[str, str]
-) -> tuple[pa.Table, int]:
-    """The rows of customer_profile_values, and how many values did not cast to their type."""
-    derived = {"value_number", "value_boolean", "value_date"} & set(profile_values.column_names)
-    if derived:
-        raise InputError(f"customer_profile_values: {sorted(derived)} are derived from value")
-    values = profile_values
-    if "workspace_id" not in values.column_names:
-        workspaces = dict(
-            zip(
-                customers.column("customer_id").to_pylist(),
-                customers.column("workspace_id").to_pylist(),
-                strict=True,
-            )
-        )
-        by_customer = [workspaces.get(c) for c in values.column("customer_id").to_pylist()]
-        values = values.append_column("workspace_id", pa.array(by_customer, pa.string()))
-    missing = sorted({"value", "field_type"} - set(values.column_names))
-    if missing:
-        raise InputError(f"customer_profile_values: missing columns {missing}")
-    typed = type_values(
-        values.column("value").cast(pa.string()), values.column("field_type").cast(pa.string())
-    )
-    values = (
-        values.append_column("value_number", typed.value_number)
-        .append_column("value_boolean", typed.value_boolean)
-        .append_column("value_date", typed.value_date)
-    )
-    defaults = {**group, "is_encrypted": None}
-    return conform(values, CUSTOMER_PROFILE_VALUES, defaults), typed.uncastable
 
 
 def _check_single_group(data: pa.Table, group_id: str, spec: TableSpec) -> None:
