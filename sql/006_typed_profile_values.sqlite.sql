@@ -1,6 +1,7 @@
 -- SQLite: the columns of 006_typed_profile_values and the workspace of each value. SQLite
--- has no regular expressions to type old values by, so they stay NULL until the customer
--- group is loaded again; new loads are typed in Python (warehouse/profile_values.py).
+-- has no regular expressions to type old values by, so their typed columns and
+-- is_encrypted stay NULL until the customer group is loaded again; new loads are typed in
+-- Python (warehouse/profile_values.py).
 
 ALTER TABLE nudgescribe.customer_profile_values ADD COLUMN workspace_id TEXT;
 
