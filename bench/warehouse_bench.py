@@ -50,9 +50,10 @@ DUCKDB_TARGET = 1.2
 POSTGRES_TARGET = 1.3
 
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
+# extra has the type nudgescribe.messages gives it: JSON on DuckDB, jsonb on PostgreSQL.
 MESSAGE_COLUMNS = """
     campaign_id TEXT NOT NULL, run_id TEXT NOT NULL, file_num INTEGER NOT NULL,
-    row_num BIGINT NOT NULL, customer_id TEXT NOT NULL, message TEXT NOT NULL, extra TEXT,
+    row_num BIGINT NOT NULL, customer_id TEXT NOT NULL, message TEXT NOT NULL, extra {json},
     export_job_id TEXT
 """
 # nudgescribe.messages keeps this primary key on PostgreSQL; on DuckDB it has no index.
@@ -139,8 +140,8 @@ def pg_bare_binary(dsn: str, loads: list[MessageFileLoad]) -> float:
         for load in loads:
             for batch in pq.ParquetFile(load.lake_path).iter_batches(65_536):
                 pieces: list[Any] = [pa.scalar(pgcopy.field_count(batch.num_columns))]
-                for column in batch.columns:
-                    pieces.extend(pgcopy.encode_field(column))
+                for name, column in zip(batch.schema.names, batch.columns, strict=True):
+                    pieces.extend(pgcopy.encode_field(column, jsonb=name == "extra"))
                 copy.write(pgcopy.encode_rows(pieces, batch.num_rows))
         copy.write(pgcopy.TRAILER)
     return time.perf_counter() - start
@@ -191,7 +192,7 @@ def reset_duckdb(url: str, path: str) -> None:
     con = duckdb.connect(path)
     con.execute("DELETE FROM nudgescribe.messages")
     con.execute("DELETE FROM nudgescribe.message_files")
-    con.execute(f"CREATE OR REPLACE TABLE t ({MESSAGE_COLUMNS})")
+    con.execute(f"CREATE OR REPLACE TABLE t ({MESSAGE_COLUMNS.format(json='JSON')})")
     con.execute("CHECKPOINT")
     con.close()
 
@@ -204,7 +205,7 @@ def reset_pg(url: str, dsn: str) -> None:
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("TRUNCATE nudgescribe.messages, nudgescribe.message_files")
         conn.execute("DROP TABLE IF EXISTS t")
-        conn.execute(f"CREATE TABLE t ({MESSAGE_COLUMNS}{PG_MESSAGE_KEY})")
+        conn.execute(f"CREATE TABLE t ({MESSAGE_COLUMNS.format(json='jsonb')}{PG_MESSAGE_KEY})")
         conn.execute("VACUUM ANALYZE")
 
 

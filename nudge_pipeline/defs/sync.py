@@ -37,6 +37,7 @@ from nudge_pipeline.landing.engine import LandingEngine, Step
 from nudge_pipeline.landing.failures import GLOBAL_CAUSES, cause_of, describe
 from nudge_pipeline.landing.keys import parse_campaign_run_key
 from nudge_pipeline.landing.record import RunRecordStore, RunState, now_iso
+from nudge_pipeline.warehouse import RunStatus
 
 # Partitions per Dagster run: the engine lands them side by side, so one run per sync is
 # the aim; the bound keeps a huge first sync's runs (and their event logs) reviewable.
@@ -323,6 +324,13 @@ class SyncEngine:
     def _report_runs(self, found: Discovery, attempted: set[str]) -> None:
         records = RunRecordStore(self.resources["lake"].process_config_and_initialize().lake())
         reported = {f.subject for f in self.report.failures}
+        not_exported = [
+            RunStatus(
+                r.campaign.campaign_id, r.run.run_id, "skipped", load_reason=r.eligibility.reason
+            )
+            for r in found.completed_runs
+            if r.partition_key and not r.eligibility.eligible
+        ]
         for run in found.completed_runs:
             key = run.partition_key
             if not key:
@@ -358,6 +366,17 @@ class SyncEngine:
                 outcome.state, outcome.reason = NOT_ATTEMPTED, ""
                 if not self._stopped() and key not in reported:
                     self._fail("not landed", key, "its Dagster run ended before it landed")
+        self._record_skips(not_exported)
+
+    def _record_skips(self, statuses: list[RunStatus]) -> None:
+        """Runs that no Dagster run was asked to land still say why in the warehouse."""
+        if not statuses:
+            return
+        try:
+            with self.resources["warehouse"].process_config_and_initialize().open() as wh:
+                wh.record_run_statuses(statuses)
+        except Exception as exc:
+            self._fail(cause_of(exc), "campaign_run_status", describe(exc))
 
 
 def run_sync(

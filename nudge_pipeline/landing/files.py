@@ -20,7 +20,7 @@ from nudge_pipeline.lake import (
 )
 from nudge_pipeline.landing.record import LandedFile, RunRecord
 from nudge_pipeline.nudgescribe.client import NudgescribeClient
-from nudge_pipeline.warehouse import MessageFileLoad, Warehouse
+from nudge_pipeline.warehouse import MessageFileLoad, RunStatus, Warehouse
 
 
 def download_file(
@@ -112,9 +112,13 @@ def file_loads(lake: Lake, record: RunRecord) -> tuple[list[MessageFileLoad], in
                 f"export file {file_num} is not in the lake"
             )
         parquet_rows += lake.parquet_file(stats.lake_path).metadata.num_rows
+        parquet = lake.fs.get_file_info(lake.fs_path(stats.lake_path))
         landed = record.files.get(file_num)
+        # Records written before download times were kept: the Parquet file's own time.
         fetched_at = (
-            datetime.fromisoformat(landed.fetched_at) if landed and landed.fetched_at else None
+            datetime.fromisoformat(landed.fetched_at)
+            if landed and landed.fetched_at
+            else parquet.mtime
         )
         loads.append(
             MessageFileLoad(
@@ -126,6 +130,9 @@ def file_loads(lake: Lake, record: RunRecord) -> tuple[list[MessageFileLoad], in
                 sha256=stats.sha256,
                 export_job_id=stats.export_job_id,
                 fetched_at=fetched_at,
+                lake_relpath=stats.lake_path,
+                csv_byte_count=stats.byte_count,
+                parquet_byte_count=parquet.size,
             )
         )
     return loads, parquet_rows
@@ -145,7 +152,11 @@ def load_runs(
     def load(record: RunRecord) -> tuple[int, int]:
         loads, parquet_rows = file_loads(lake, record)
         rows = warehouse.replace_messages(
-            record.campaign_id, record.run_id, loads, filesystem=filesystem
+            record.campaign_id, record.run_id, loads, filesystem=filesystem, lake_root=lake.root
+        )
+        # Committed with the rows, so the status never says more than the table holds.
+        warehouse.record_run_statuses(
+            [RunStatus(record.campaign_id, record.run_id, "loaded", export_job_id=record.job_id)]
         )
         return rows, parquet_rows
 
@@ -157,7 +168,8 @@ def load_runs(
         for record in records:
             key = (record.campaign_id, record.run_id)
             try:
-                outcomes[key] = load(record)
+                with warehouse.transaction():
+                    outcomes[key] = load(record)
             except Exception as exc:
                 outcomes[key] = exc
     return outcomes

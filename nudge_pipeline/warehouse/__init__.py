@@ -8,16 +8,21 @@ from nudge_pipeline.warehouse.errors import (
     WarehouseError,
 )
 from nudge_pipeline.warehouse.loaders.base import MessageFileLoad
+from nudge_pipeline.warehouse.run_status import LOAD_STATUSES, LoadStatus, RunStatus
 from nudge_pipeline.warehouse.tables import SNAPSHOT_TABLES, SnapshotName
-from nudge_pipeline.warehouse.warehouse import Warehouse
+from nudge_pipeline.warehouse.warehouse import CustomersLoad, Warehouse
 
 __all__ = [
+    "LOAD_STATUSES",
     "SNAPSHOT_TABLES",
+    "CustomersLoad",
     "InputError",
     "LoadMismatchError",
+    "LoadStatus",
     "LockTimeoutError",
     "MessageFileLoad",
     "MigrationError",
+    "RunStatus",
     "SnapshotName",
     "Warehouse",
     "WarehouseError",

@@ -22,6 +22,8 @@ _PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 _PG_EPOCH_US = int(_PG_EPOCH.timestamp()) * 1_000_000
 _PG_EPOCH_DAYS = date(2000, 1, 1).toordinal() - date(1970, 1, 1).toordinal()
 _NULL_FIELD = struct.pack("!i", -1)
+_JSONB_VERSION = pa.scalar(b"\x01", pa.binary())
+_EMPTY = pa.scalar(b"", pa.binary())
 
 # An Arrow array (one value per row) or a binary scalar (the same bytes in every row).
 Piece: TypeAlias = Any
@@ -48,18 +50,31 @@ def _validity(arr: pa.Array) -> np.ndarray | None:
     return np.asarray(arr.is_valid())
 
 
-def encode_field(arr: pa.Array) -> list[Piece]:
-    """The per-row binary COPY pieces (length header and value) of one column."""
+def encode_field(arr: pa.Array, *, jsonb: bool = False) -> list[Piece]:
+    """The per-row binary COPY pieces (length header and value) of one column.
+
+    With `jsonb`, text goes to a jsonb column, whose binary form is a version byte (1)
+    before the JSON text; the server parses and validates the text.
+    """
     valid = _validity(arr)
     kind = arr.type
     if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind):
         data = arr.cast(pa.binary())
         lengths = np.asarray(pc.binary_length(data).fill_null(0), dtype=np.int64)
-        return [_length_headers(lengths, valid), data.fill_null(b"")]
+        if not jsonb:
+            return [_length_headers(lengths, valid), data.fill_null(b"")]
+        body = pc.binary_join_element_wise(_JSONB_VERSION, data.fill_null(b""), _EMPTY)
+        return [_length_headers(lengths + 1, valid), _nulls_empty(body, valid)]
+    if jsonb:
+        raise TypeError(f"a jsonb column needs text, not Arrow type {kind}")
     if pa.types.is_int32(kind) or pa.types.is_int64(kind) or pa.types.is_int16(kind):
         width = {16: 2, 32: 4, 64: 8}[kind.bit_width]
         body = _be_bytes(np.asarray(arr.fill_null(0), dtype=np.int64), width)
         return [_length_headers(np.full(len(arr), width), valid), _nulls_empty(body, valid)]
+    if pa.types.is_float64(kind):
+        bits = np.asarray(arr.fill_null(0.0), dtype=np.float64).view(np.int64)
+        body = _be_bytes(bits, 8)
+        return [_length_headers(np.full(len(arr), 8), valid), _nulls_empty(body, valid)]
     if pa.types.is_timestamp(kind):
         micros = np.asarray(arr.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()).fill_null(0))
         body = _be_bytes(micros - _PG_EPOCH_US, 8)

@@ -15,6 +15,7 @@ SCHEMA = "nudgescribe"
 TEXT = pa.string()
 INT = pa.int32()
 BIGINT = pa.int64()
+DOUBLE = pa.float64()
 BOOL = pa.bool_()
 DATE = pa.date32()
 TIMESTAMPTZ = pa.timestamp("us", tz="UTC")
@@ -25,6 +26,9 @@ class TableSpec:
     name: str
     key: tuple[str, ...]
     columns: tuple[tuple[str, pa.DataType], ...]
+    # Text columns typed JSON in the database (DuckDB JSON, PostgreSQL jsonb); loaders
+    # cast or encode them so. SQLite keeps them TEXT.
+    json_columns: frozenset[str] = frozenset()
 
     @property
     def qualified_name(self) -> str:
@@ -87,6 +91,7 @@ MESSAGES = TableSpec(
         ("export_job_id", TEXT),
         ("loaded_at", TIMESTAMPTZ),
     ),
+    json_columns=frozenset({"extra"}),
 )
 
 MESSAGE_FILES = TableSpec(
@@ -102,6 +107,8 @@ MESSAGE_FILES = TableSpec(
         ("lake_path", TEXT),
         ("export_job_id", TEXT),
         ("fetched_at", TIMESTAMPTZ),
+        ("csv_byte_count", BIGINT),
+        ("parquet_byte_count", BIGINT),
     ),
 )
 
@@ -136,6 +143,7 @@ CUSTOMERS = TableSpec(
         ("updated_by", TEXT),
         ("synced_at", TIMESTAMPTZ),
     ),
+    json_columns=frozenset({"extended_profile"}),
 )
 
 CUSTOMER_PROFILE_FIELDS = TableSpec(
@@ -162,6 +170,35 @@ CUSTOMER_PROFILE_VALUES = TableSpec(
         ("field_name", TEXT),
         ("value", TEXT),
         ("field_type", TEXT),
+        ("workspace_id", TEXT),
+        ("value_number", DOUBLE),
+        ("value_boolean", BOOL),
+        ("value_date", DATE),
+        ("is_encrypted", BOOL),
+    ),
+)
+
+CAMPAIGN_RUN_STATUS = TableSpec(
+    "campaign_run_status",
+    ("campaign_id", "run_id"),
+    (
+        ("campaign_id", TEXT),
+        ("run_id", TEXT),
+        ("load_status", TEXT),
+        ("load_reason", TEXT),
+        ("last_attempt_at", TIMESTAMPTZ),
+        ("export_job_id", TEXT),
+    ),
+)
+
+# One row: the root that message_files.lake_path is relative to.
+LAKE = TableSpec(
+    "lake",
+    ("lake_id",),
+    (
+        ("lake_id", INT),
+        ("lake_root", TEXT),
+        ("recorded_at", TIMESTAMPTZ),
     ),
 )
 
@@ -180,6 +217,8 @@ ALL_TABLES: tuple[TableSpec, ...] = (
     CUSTOMERS,
     CUSTOMER_PROFILE_FIELDS,
     CUSTOMER_PROFILE_VALUES,
+    CAMPAIGN_RUN_STATUS,
+    LAKE,
 )
 
-VIEWS = ("campaign_messages", "campaign_run_summary")
+VIEWS = ("campaign_messages", "campaign_run_summary", "customer_profiles")

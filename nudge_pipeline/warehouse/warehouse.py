@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,10 @@ from nudge_pipeline.warehouse.locking import (
     is_duckdb_lock_conflict,
     retry_on_lock_conflict,
 )
+from nudge_pipeline.warehouse.profile_values import profile_value_rows
+from nudge_pipeline.warehouse.run_status import LOAD_STATUSES, RunStatus
 from nudge_pipeline.warehouse.tables import (
+    CAMPAIGN_RUN_STATUS,
     CUSTOMER_PROFILE_VALUES,
     CUSTOMERS,
     MESSAGE_FILES,
@@ -60,7 +64,27 @@ _PRIMARY_KEY_COLUMNS = text(
     " WHERE tc.table_schema = :schema AND tc.table_name = :table"
     " AND tc.constraint_type = 'PRIMARY KEY' ORDER BY kcu.ordinal_position"
 )
+# Rows per upsert statement: one statement per row took 3 ms a row on DuckDB.
+_STATUS_ROWS_PER_STATEMENT = 500
+_LAKE_ROOT = text("SELECT lake_root FROM nudgescribe.lake WHERE lake_id = 1")
+_UPSERT_LAKE_ROOT = text(
+    "INSERT INTO nudgescribe.lake (lake_id, lake_root, recorded_at)"
+    " VALUES (1, :lake_root, :recorded_at)"
+    " ON CONFLICT (lake_id) DO UPDATE SET lake_root = excluded.lake_root,"
+    " recorded_at = excluded.recorded_at"
+)
 RunKey = tuple[str, str]  # (campaign_id, run_id)
+
+
+@dataclass(frozen=True)
+class CustomersLoad:
+    """What Warehouse.replace_customers wrote for one customer group."""
+
+    customers: int
+    profile_values: int
+    # Values of number, boolean or date fields that did not read as one; they are kept
+    # in `value` only (see profile_values.py).
+    uncastable_profile_values: int
 
 
 class Warehouse:
@@ -198,11 +222,14 @@ class Warehouse:
         files: Sequence[MessageFileLoad],
         *,
         filesystem: pafs.FileSystem | None = None,
+        lake_root: str | None = None,
     ) -> int:
         """Replace a campaign run's messages and message_files rows in one transaction.
 
         Raises LoadMismatchError (and keeps the old rows) when a file yields a different
         number of rows than its `row_count`. Returns the number of messages loaded.
+        `lake_root`, when given, is recorded in nudgescribe.lake as the root that the
+        files' `lake_relpath` are relative to.
         """
         file_nums = [f.file_num for f in files]
         if len(set(file_nums)) != len(file_nums):
@@ -231,7 +258,43 @@ class Warehouse:
                     f"(declared, found) differ: {wrong}"
                 )
             self._insert(conn, MESSAGE_FILES, _message_files_table(files), keys)
+            if lake_root is not None:
+                _record_lake_root(conn, lake_root)
         return sum(counts.values())
+
+    def record_run_statuses(self, statuses: Sequence[RunStatus]) -> int:
+        """Insert or update the load status of many runs, in one transaction.
+
+        A run listed twice keeps its last status. Returns the number of runs written.
+        """
+        now = datetime.now(UTC)
+        rows: dict[RunKey, dict[str, Any]] = {}
+        for status in statuses:
+            if status.load_status not in LOAD_STATUSES:
+                raise InputError(
+                    f"campaign {status.campaign_id} run {status.run_id}: load_status"
+                    f" {status.load_status!r} is not one of {', '.join(LOAD_STATUSES)}"
+                )
+            attempt = status.last_attempt_at or now
+            if attempt.tzinfo is None:
+                raise InputError("RunStatus.last_attempt_at: naive timestamps are ambiguous")
+            rows[(status.campaign_id, status.run_id)] = {
+                "campaign_id": status.campaign_id,
+                "run_id": status.run_id,
+                "load_status": status.load_status,
+                "load_reason": status.load_reason,
+                "last_attempt_at": attempt.astimezone(UTC),
+                "export_job_id": status.export_job_id,
+            }
+        if not rows:
+            return 0
+        pending = list(rows.values())
+        with self._write() as conn:
+            for start in range(0, len(pending), _STATUS_ROWS_PER_STATEMENT):
+                chunk = pending[start : start + _STATUS_ROWS_PER_STATEMENT]
+                statement, params = _run_status_upsert(chunk)
+                conn.execute(statement, params)
+        return len(rows)
 
     def replace_snapshot(
         self, table_name: SnapshotName, rows: pa.Table, *, synced_at: datetime | None = None
@@ -256,18 +319,22 @@ class Warehouse:
         profile_values: pa.Table | None = None,
         *,
         synced_at: datetime | None = None,
-    ) -> int:
+    ) -> CustomersLoad:
         """Replace one customer group's customers and profile values in one transaction.
 
         Without `profile_values` the group's old values are removed too, so values never
-        outlive the customers they were read from. Returns the number of customers.
+        outlive the customers they were read from. `profile_values` holds
+        `customer_id, field_name, value, field_type` and may hold `customer_group_id`,
+        `workspace_id` (else the customer's) and `is_encrypted`; the typed value columns
+        are derived from `value` by `field_type` (profile_values.py).
         """
         group = {"customer_group_id": customer_group_id}
         data = conform(customers, CUSTOMERS, {**group, "synced_at": synced_at or datetime.now(UTC)})
         _check_single_group(data, customer_group_id, CUSTOMERS)
         values = None
+        uncastable = 0
         if profile_values is not None:
-            values = conform(profile_values, CUSTOMER_PROFILE_VALUES, group)
+            values, uncastable = profile_value_rows(profile_values, data, group)
             _check_single_group(values, customer_group_id, CUSTOMER_PROFILE_VALUES)
         with self._write() as conn:
             self._lock_partition(conn, "customers", customer_group_id)
@@ -282,7 +349,7 @@ class Warehouse:
             count = self._insert(conn, CUSTOMERS, data, {})
             if values is not None:
                 self._insert(conn, CUSTOMER_PROFILE_VALUES, values, {})
-        return count
+        return CustomersLoad(count, 0 if values is None else values.num_rows, uncastable)
 
     def _lock_partition(self, conn: Connection, *key: str) -> None:
         """Queue concurrent replaces of one partition on PostgreSQL.
@@ -416,21 +483,51 @@ class Warehouse:
 
 
 _MESSAGE_FILE_COLUMNS = pa.schema(
-    [
-        ("file_num", pa.int32()),
-        ("row_count", pa.int64()),
-        ("byte_count", pa.int64()),
-        ("sha256", pa.string()),
-        ("lake_path", pa.string()),
-        ("export_job_id", pa.string()),
-        ("fetched_at", pa.timestamp("us", tz="UTC")),
-    ]
+    [(name, kind) for name, kind in MESSAGE_FILES.columns if name not in ("campaign_id", "run_id")]
 )
 
 
 def _message_files_table(files: Sequence[MessageFileLoad]) -> pa.Table:
-    rows = ({name: getattr(f, name) for name in _MESSAGE_FILE_COLUMNS.names} for f in files)
+    rows = (
+        {
+            "file_num": f.file_num,
+            "row_count": f.row_count,
+            # byte_count keeps its old meaning, the CSV bytes, for existing queries.
+            "byte_count": f.csv_bytes,
+            "sha256": f.sha256,
+            "lake_path": f.lake_path if f.lake_relpath is None else f.lake_relpath,
+            "export_job_id": f.export_job_id,
+            "fetched_at": f.fetched_at,
+            "csv_byte_count": f.csv_bytes,
+            "parquet_byte_count": f.parquet_byte_count,
+        }
+        for f in files
+    )
     return table_from_rows(rows, _MESSAGE_FILE_COLUMNS)
+
+
+def _run_status_upsert(rows: Sequence[Mapping[str, Any]]) -> tuple[Any, dict[str, Any]]:
+    """One INSERT ... ON CONFLICT DO UPDATE for `rows` (distinct keys), values bound."""
+    columns = CAMPAIGN_RUN_STATUS.column_names
+    values = ", ".join(
+        "(" + ", ".join(f":{name}_{i}" for name in columns) + ")" for i in range(len(rows))
+    )
+    updates = ", ".join(
+        f"{name} = excluded.{name}" for name in columns if name not in CAMPAIGN_RUN_STATUS.key
+    )
+    statement = text(
+        f"INSERT INTO {CAMPAIGN_RUN_STATUS.qualified_name} ({', '.join(columns)})"
+        f" VALUES {values}"
+        f" ON CONFLICT ({', '.join(CAMPAIGN_RUN_STATUS.key)}) DO UPDATE SET {updates}"
+    )
+    params = {f"{name}_{i}": row[name] for i, row in enumerate(rows) for name in columns}
+    return statement, params
+
+
+def _record_lake_root(conn: Connection, lake_root: str) -> None:
+    """Keep nudgescribe.lake's one row at `lake_root`; untouched while it is the same."""
+    if conn.execute(_LAKE_ROOT).scalar_one_or_none() != lake_root:
+        conn.execute(_UPSERT_LAKE_ROOT, {"lake_root": lake_root, "recorded_at": datetime.now(UTC)})
 
 
 def _check_single_group(data: pa.Table, group_id: str, spec: TableSpec) -> None:

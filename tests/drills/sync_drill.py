@@ -155,8 +155,12 @@ def warehouse_messages(url: str) -> Counter[MessageKey]:
 
 
 def warehouse_files(url: str) -> dict[str, str]:
-    """message_files: lake_path -> export_job_id."""
-    rows = _query(url, "SELECT lake_path, export_job_id FROM nudgescribe.message_files")
+    """message_files: full lake path (root and relative lake_path) -> export_job_id."""
+    rows = _query(
+        url,
+        "SELECT l.lake_root || '/' || f.lake_path, f.export_job_id"
+        " FROM nudgescribe.message_files AS f CROSS JOIN nudgescribe.lake AS l",
+    )
     return {str(r[0]): str(r[1]) for r in rows}
 
 

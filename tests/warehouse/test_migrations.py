@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -10,7 +11,14 @@ from sqlalchemy import text
 from nudge_pipeline.warehouse import MigrationError, Warehouse
 from nudge_pipeline.warehouse.migrations import DEFAULT_MIGRATIONS_DIR, split_statements
 from nudge_pipeline.warehouse.tables import ALL_TABLES, VIEWS
-from tests.warehouse.messages_data import write_message_files
+from tests.warehouse.messages_data import message_table, write_message_files
+from tests.warehouse.schema_versions import (
+    ALL_VERSIONS,
+    NEXT_VERSION,
+    add_later_versions,
+    insert_rows,
+    sql_dir_up_to,
+)
 
 
 def _columns(wh: Warehouse, table: str) -> list[tuple[str, str]]:
@@ -68,15 +76,15 @@ def test_migrate_creates_every_table_and_view_as_designed(warehouse: Warehouse) 
 
 
 def test_migrate_is_idempotent_and_versioned(warehouse: Warehouse) -> None:
-    assert warehouse.applied_migrations() == [1, 2, 3]
+    assert warehouse.applied_migrations() == ALL_VERSIONS
     assert warehouse.migrate() == []
-    assert warehouse.applied_migrations() == [1, 2, 3]
+    assert warehouse.applied_migrations() == ALL_VERSIONS
 
 
 def test_later_migration_adds_a_column_and_keeps_data(warehouse_url: str, tmp_path: Path) -> None:
     sql_dir = _sql_dir_copy(tmp_path)
     with Warehouse(warehouse_url, migrations_dir=sql_dir) as wh:
-        assert wh.migrate() == [1, 2, 3]
+        assert wh.migrate() == ALL_VERSIONS
         wh.replace_snapshot(
             "customer_groups",
             pa.table(
@@ -92,23 +100,25 @@ def test_later_migration_adds_a_column_and_keeps_data(warehouse_url: str, tmp_pa
                 }
             ),
         )
-        (sql_dir / "004_group_region.sql").write_text(
+        (sql_dir / f"{NEXT_VERSION:03d}_group_region.sql").write_text(
             "-- a later release\nALTER TABLE nudgescribe.customer_groups ADD COLUMN region TEXT;\n"
         )
-        assert wh.migrate() == [4]
+        assert wh.migrate() == [NEXT_VERSION]
         assert wh.migrate() == []
         with wh.engine.connect() as conn:
             row = conn.execute(
                 text("SELECT group_name, region FROM nudgescribe.customer_groups")
             ).one()
         assert tuple(row) == ("VIPs", None)
-        assert wh.applied_migrations() == [1, 2, 3, 4]
+        assert wh.applied_migrations() == [*ALL_VERSIONS, NEXT_VERSION]
 
 
 def test_dialect_specific_file_replaces_the_generic_one(warehouse_url: str, tmp_path: Path) -> None:
     sql_dir = _sql_dir_copy(tmp_path)
-    (sql_dir / "004_marker.sql").write_text("CREATE TABLE nudgescribe.marker_generic (x INTEGER);")
-    (sql_dir / "004_marker.postgresql.sql").write_text(
+    (sql_dir / f"{NEXT_VERSION:03d}_marker.sql").write_text(
+        "CREATE TABLE nudgescribe.marker_generic (x INTEGER);"
+    )
+    (sql_dir / f"{NEXT_VERSION:03d}_marker.postgresql.sql").write_text(
         "CREATE TABLE nudgescribe.marker_pg (x INTEGER);"
     )
     with Warehouse(warehouse_url, migrations_dir=sql_dir) as wh:
@@ -138,11 +148,11 @@ def test_changed_applied_file_is_refused(duckdb_url: str, tmp_path: Path) -> Non
 
 def test_failed_migration_applies_nothing(warehouse_url: str, tmp_path: Path) -> None:
     sql_dir = _sql_dir_copy(tmp_path)
-    (sql_dir / "004_broken.sql").write_text(
+    (sql_dir / f"{NEXT_VERSION:03d}_broken.sql").write_text(
         "CREATE TABLE nudgescribe.half_done (x INTEGER);\nTHIS IS NOT SQL;\n"
     )
     with Warehouse(warehouse_url, migrations_dir=sql_dir) as wh:
-        with pytest.raises(MigrationError, match="004_broken.sql failed"):
+        with pytest.raises(MigrationError, match=f"{NEXT_VERSION:03d}_broken.sql failed"):
             wh.migrate()
         with wh.engine.connect() as conn:
             leftover = conn.execute(
@@ -170,23 +180,25 @@ def test_split_statements_ignores_semicolons_in_strings_and_comments() -> None:
 def test_duckdb_upgrade_drops_the_messages_index_and_keeps_the_rows(
     duckdb_url: str, tmp_path: Path
 ) -> None:
-    sql_dir = _sql_dir_copy(tmp_path)
-    upgrade = sql_dir / "003_messages_without_index.duckdb.sql"
-    held_back = upgrade.read_text()
-    upgrade.unlink()
-    files = write_message_files(tmp_path / "files", "c", "r", files=2, rows_per_file=5)
+    sql_dir = sql_dir_up_to(tmp_path, 2)
+    rows = [
+        {**row, "loaded_at": datetime(2024, 5, 1, tzinfo=UTC)}
+        for file_num in range(2)
+        for row in message_table("c", "r", file_num, 5).to_pylist()
+    ]
     with Warehouse(duckdb_url, migrations_dir=sql_dir) as wh:
         assert wh.migrate() == [1, 2]
-        assert wh.replace_messages("c", "r", files) == 10
+        insert_rows(wh, "messages", rows)
         before = _messages(wh)
-        upgrade.write_text(held_back)
-        assert wh.migrate() == [3]
+        add_later_versions(sql_dir)
+        assert wh.migrate() == ALL_VERSIONS[2:]
         assert _messages(wh) == before
         assert not wh.messages_key_enforced()
         # The views still read the rebuilt table; a reload still replaces, never adds.
         with wh.engine.connect() as conn:
             shown = conn.execute(text("SELECT COUNT(*) FROM nudgescribe.campaign_messages"))
             assert shown.scalar_one() == 10
+        files = write_message_files(tmp_path / "files", "c", "r", files=2, rows_per_file=5)
         assert wh.replace_messages("c", "r", files) == 10
         assert wh.message_count("c", "r") == 10
 

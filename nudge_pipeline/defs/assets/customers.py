@@ -28,7 +28,7 @@ from nudge_pipeline.lake import Lake, customers_path, write_table
 from nudge_pipeline.lake.paths import customers_dir
 from nudge_pipeline.landing.failures import GLOBAL_CAUSES, cause_of, describe
 from nudge_pipeline.nudgescribe.models import Customer
-from nudge_pipeline.nudgescribe.profile import decrypt_profile
+from nudge_pipeline.nudgescribe.profile import decrypt_profile, is_encrypted
 
 CUSTOMER_COLUMNS = {
     "customer_group_id": STRING,
@@ -44,8 +44,11 @@ CUSTOMER_COLUMNS = {
 CUSTOMERS_SCHEMA = pa.schema(list(CUSTOMER_COLUMNS.items()))
 PROFILE_VALUES_SCHEMA = pa.schema(
     [
-        (name, STRING)
-        for name in ("customer_group_id", "customer_id", "field_name", "value", "field_type")
+        *(
+            (name, STRING)
+            for name in ("customer_group_id", "customer_id", "field_name", "value", "field_type")
+        ),
+        ("is_encrypted", pa.bool_()),
     ]
 )
 
@@ -84,6 +87,7 @@ def profile_values_table(
             "field_name": name,
             "value": _as_text(value),
             "field_type": field_types.get((c.workspace_id or "", name)),
+            "is_encrypted": is_encrypted(c.extended_profile.get(name)),
         }
         for c in customers
         for name, value in decrypt_profile(c.extended_profile, key).items()
@@ -163,8 +167,12 @@ def customers(
                                 for f in client.list_profile_fields(workspace_id):
                                     field_types[(workspace_id, f.field_name)] = f.field_type or ""
                         values = profile_values_table(group_id, found, key, field_types)
-                    wh.replace_customers(group_id, table, values)
-                    metadata.update(changed=True, lake_relpath=rel)
+                    loaded = wh.replace_customers(group_id, table, values)
+                    metadata.update(
+                        changed=True,
+                        lake_relpath=rel,
+                        uncastable_profile_values=loaded.uncastable_profile_values,
+                    )
                 metadata["lake_path"] = the_lake.uri(str(metadata["lake_relpath"]))
                 metadata["dagster/column_schema"] = column_schema(table)
                 yield dg.AssetMaterialization(

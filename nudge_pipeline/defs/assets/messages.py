@@ -24,6 +24,7 @@ from nudge_pipeline.lake import MESSAGE_SCHEMA, message_dir
 from nudge_pipeline.landing.discovery import Discovery, discover, recent_discovery, runs_to_land
 from nudge_pipeline.landing.engine import LandingEngine, Result, RunOutcome, Step
 from nudge_pipeline.landing.failures import cause_of, describe
+from nudge_pipeline.warehouse import RunStatus
 
 GROUP = "messages"
 MESSAGE_EXPORT = dg.AssetKey("message_export")
@@ -114,12 +115,35 @@ def campaign_run_landing(
                     context.log.error(failures[-1])
                 yield from _partition_events(outcome, selected, the_lake)
             if wh is not None:
+                wh.record_run_statuses(unloaded_statuses(outcomes))
                 yield from message_checks(context, wh, the_lake, outcomes)
     if failures:
         raise dg.Failure(
             description=f"{len(failures)} campaign run(s) failed:\n" + "\n".join(failures),
             allow_retries=False,
         )
+
+
+_STATUS_OF = {
+    Result.SKIPPED: "skipped",
+    Result.FAILED: "failed",
+    Result.NOT_ATTEMPTED: "pending",
+}
+
+
+def unloaded_statuses(outcomes: Sequence[RunOutcome]) -> list[RunStatus]:
+    """Warehouse statuses of the runs this step did not load (a load writes its own)."""
+    return [
+        RunStatus(
+            o.run.campaign_id,
+            o.run.run_id,
+            _STATUS_OF[o.result],  # type: ignore[arg-type]
+            load_reason=o.message or o.cause or None,
+            export_job_id=o.record.job_id,
+        )
+        for o in outcomes
+        if o.result in _STATUS_OF
+    ]
 
 
 def _progress(event: str, data: dict[str, Any]) -> None:

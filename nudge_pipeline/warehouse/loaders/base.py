@@ -33,8 +33,13 @@ _BATCH_ROWS = 65_536
 class MessageFileLoad:
     """One lake Parquet file of a campaign run, plus what message_files records about it.
 
-    `lake_path` is a local path, a URI pyarrow can open (s3://...), or a path inside the
-    `filesystem` handed to Warehouse.replace_messages. It is stored as given.
+    `lake_path` is where the file is read from: a local path, a URI pyarrow can open
+    (s3://...), or a path inside the `filesystem` handed to Warehouse.replace_messages.
+    message_files records `lake_relpath` (the path below the lake root) when given, else
+    `lake_path` as given. `csv_byte_count` and `sha256` are of the export CSV as
+    downloaded; `byte_count` is its older name, used when `csv_byte_count` is None.
+    `parquet_byte_count` is the size of the Parquet file; `fetched_at` when the export
+    file was downloaded.
     """
 
     file_num: int
@@ -44,6 +49,13 @@ class MessageFileLoad:
     sha256: str | None = None
     export_job_id: str | None = None
     fetched_at: datetime | None = None
+    lake_relpath: str | None = None
+    csv_byte_count: int | None = None
+    parquet_byte_count: int | None = None
+
+    @property
+    def csv_bytes(self) -> int | None:
+        return self.byte_count if self.csv_byte_count is None else self.csv_byte_count
 
 
 class Loader(ABC):

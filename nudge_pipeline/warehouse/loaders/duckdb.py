@@ -22,6 +22,7 @@ _SQL_TYPES = {
     pa.string(): "VARCHAR",
     pa.int32(): "INTEGER",
     pa.int64(): "BIGINT",
+    pa.float64(): "DOUBLE",
     pa.bool_(): "BOOLEAN",
     pa.date32(): "DATE",
     pa.timestamp("us", tz="UTC"): "TIMESTAMPTZ",
@@ -33,7 +34,8 @@ def _select_list(spec: TableSpec, constants: Mapping[str, Any]) -> str:
     items = []
     for name, arrow_type in spec.columns:
         source = f":{name}" if name in constants else f'"{name}"'
-        items.append(f"CAST({source} AS {_SQL_TYPES[arrow_type]})")
+        sql_type = "JSON" if name in spec.json_columns else _SQL_TYPES[arrow_type]
+        items.append(f"CAST({source} AS {sql_type})")
     return ", ".join(items)
 
 

@@ -38,7 +38,8 @@ def row_pieces_factory(spec: TableSpec, schema: pa.Schema, constants: Mapping[st
             pending = b""
         if name not in schema.names:
             raise ValueError(f"{spec.name}.{name} is neither a batch column nor a constant")
-        plan.append(("column", (schema.get_field_index(name), arrow_type)))
+        jsonb = name in spec.json_columns
+        plan.append(("column", (schema.get_field_index(name), arrow_type, jsonb)))
     if pending:
         plan.append(("const", pa.scalar(pending, pa.binary())))
 
@@ -48,11 +49,11 @@ def row_pieces_factory(spec: TableSpec, schema: pa.Schema, constants: Mapping[st
             if kind == "const":
                 out.append(item)
             else:
-                index, arrow_type = item
+                index, arrow_type, jsonb = item
                 array = batch.column(index)
                 if array.type != arrow_type:
                     array = array.cast(arrow_type)
-                out.extend(pgcopy.encode_field(array))
+                out.extend(pgcopy.encode_field(array, jsonb=jsonb))
         return out
 
     return pieces

@@ -1,0 +1,2 @@
+-- SQLite has no JSON type: messages.extra and customers.extended_profile stay TEXT, which
+-- SQLite's JSON functions read as they are.

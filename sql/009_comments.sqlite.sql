@@ -1,0 +1,1 @@
+-- SQLite has no COMMENT ON; docs/analysts.md is the data dictionary.
