@@ -3,20 +3,26 @@
 An id becomes one path component by percent-encoding (upper-case hex, UTF-8) every byte
 outside ``[A-Za-z0-9_-]``. So ``/``, ``\\``, ``.``, ``%``, ``=``, NUL and glob characters
 never appear literally, ``.``/``..`` cannot be formed, and the mapping is injective.
-DuckDB ``read_parquet(..., hive_partitioning=true)`` and pyarrow's hive partitioning both
-URL-decode the value, so readers get the original id back.
 
 An encoded id longer than ``MAX_ENCODED_ID_LEN`` would break file-system limits (255
 bytes per component), so it is cut and suffixed with ``~`` and the SHA-256 of the id.
 A literal ``~`` is always encoded, so such a name cannot equal any other id's encoding.
-Only for those ids does the hive value differ from the id; the original is always in
-the ``campaign_id``/``run_id`` columns inside the file.
+
+The folder keys (``campaign``, ``run``, ``customer_group``, ``sync``) never share a name
+with a column inside the files. Hive readers add each key as a column of its own (pyarrow
+as a dictionary, DuckDB with a type it guesses, replacing any file column of that name), so
+a shared name would clash or override the file's value. The columns inside the files
+(``campaign_id``, ``run_id``, ``customer_group_id``, ``synced_at``) are the source of truth.
+
+Lakes written before these keys used the column names as keys (``campaign_id=…``);
+``LEGACY_*`` and the ``legacy_*`` functions name that layout (see ``migrate``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from datetime import UTC, datetime
 
 MAX_ENCODED_ID_LEN = 200
 _SAFE_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
@@ -27,6 +33,18 @@ _MESSAGE_PART = re.compile(r"part-(\d+)\.parquet")
 MESSAGES = "messages"
 CUSTOMERS = "customers"
 STATE = "_state"
+
+CAMPAIGN_KEY = "campaign"
+RUN_KEY = "run"
+CUSTOMER_GROUP_KEY = "customer_group"
+SYNC_KEY = "sync"
+LEGACY_CAMPAIGN_KEY = "campaign_id"
+LEGACY_RUN_KEY = "run_id"
+LEGACY_CUSTOMER_GROUP_KEY = "customer_group_id"
+LEGACY_SYNC_KEY = "synced_at"
+
+# Fixed width, so sync folders sort by time; also what snapshot assets pass as sync_id.
+SYNC_ID_FORMAT = "%Y%m%dT%H%M%S%fZ"
 
 
 def encode_id(value: str) -> str:
@@ -68,12 +86,22 @@ def _file_num(file_num: int) -> int:
 
 
 def message_dir(campaign_id: str, run_id: str) -> str:
-    return f"{MESSAGES}/campaign_id={encode_id(campaign_id)}/run_id={encode_id(run_id)}"
+    return f"{MESSAGES}/{CAMPAIGN_KEY}={encode_id(campaign_id)}/{RUN_KEY}={encode_id(run_id)}"
+
+
+def legacy_message_dir(campaign_id: str, run_id: str) -> str:
+    """Where lakes written before the current keys hold a run's files."""
+    campaign, run = encode_id(campaign_id), encode_id(run_id)
+    return f"{MESSAGES}/{LEGACY_CAMPAIGN_KEY}={campaign}/{LEGACY_RUN_KEY}={run}"
 
 
 def message_file_path(campaign_id: str, run_id: str, file_num: int) -> str:
     """Lake-relative path of one export file's Parquet."""
     return f"{message_dir(campaign_id, run_id)}/part-{_file_num(file_num)}.parquet"
+
+
+def legacy_message_file_path(campaign_id: str, run_id: str, file_num: int) -> str:
+    return f"{legacy_message_dir(campaign_id, run_id)}/part-{_file_num(file_num)}.parquet"
 
 
 def message_part_num(file_name: str) -> int | None:
@@ -83,7 +111,21 @@ def message_part_num(file_name: str) -> int | None:
 
 
 def customers_dir(group_id: str) -> str:
-    return f"{CUSTOMERS}/customer_group_id={encode_id(group_id)}"
+    return f"{CUSTOMERS}/{CUSTOMER_GROUP_KEY}={encode_id(group_id)}"
+
+
+def legacy_customers_dir(group_id: str) -> str:
+    return f"{CUSTOMERS}/{LEGACY_CUSTOMER_GROUP_KEY}={encode_id(group_id)}"
+
+
+def is_customers_path(rel: str) -> bool:
+    return rel.startswith(f"{CUSTOMERS}/{CUSTOMER_GROUP_KEY}=")
+
+
+def legacy_customers_dir_of(rel: str) -> str:
+    """The legacy folder of the group whose customers file is at ``rel``."""
+    folder = rel.split("/")[1]
+    return f"{CUSTOMERS}/{LEGACY_CUSTOMER_GROUP_KEY}={folder[len(CUSTOMER_GROUP_KEY) + 1 :]}"
 
 
 def customers_path(group_id: str, first_page: int, last_page: int) -> str:
@@ -97,12 +139,48 @@ def customers_path(group_id: str, first_page: int, last_page: int) -> str:
 def snapshot_dir(name: str) -> str:
     if not _SNAPSHOT_NAME.fullmatch(name):
         raise ValueError(f"snapshot name {name!r} must match {_SNAPSHOT_NAME.pattern}")
+    if name in (MESSAGES, CUSTOMERS):
+        raise ValueError(f"{name!r} is a lake dataset, not a snapshot name")
     return name
 
 
+def sync_time(sync_id: str) -> datetime:
+    """The UTC time a sync id names: ``SYNC_ID_FORMAT`` or ISO 8601 (no offset means UTC)."""
+    try:
+        moment = datetime.strptime(sync_id, SYNC_ID_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        try:
+            moment = datetime.fromisoformat(sync_id)
+        except ValueError:
+            raise ValueError(f"a sync id is a UTC time, got {sync_id!r}") from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def sync_folder(moment: datetime) -> str:
+    return f"{SYNC_KEY}={moment.astimezone(UTC).strftime(SYNC_ID_FORMAT)}"
+
+
 def snapshot_path(name: str, sync_id: str) -> str:
-    """Lake-relative path of one sync's snapshot of a small table, e.g. ``campaigns``."""
-    return f"{snapshot_dir(name)}/synced_at={encode_id(sync_id)}/part-0.parquet"
+    """Lake-relative path of one sync's snapshot of a small table, e.g. ``campaigns``.
+
+    ``sync_id`` is the sync's UTC time (see ``sync_time``); the folder holds it in
+    ``SYNC_ID_FORMAT``, so a name's sync folders sort oldest first.
+    """
+    return f"{snapshot_dir(name)}/{sync_folder(sync_time(sync_id))}/part-0.parquet"
+
+
+def parse_snapshot_path(rel: str) -> tuple[str, datetime] | None:
+    """``(name, synced_at)`` of a path made by ``snapshot_path``, else None."""
+    parts = rel.split("/")
+    if len(parts) != 3 or not parts[1].startswith(f"{SYNC_KEY}="):
+        return None
+    if parts[0] in (MESSAGES, CUSTOMERS) or not _SNAPSHOT_NAME.fullmatch(parts[0]):
+        return None
+    try:
+        moment = datetime.strptime(parts[1][len(SYNC_KEY) + 1 :], SYNC_ID_FORMAT)
+    except ValueError:
+        return None
+    return parts[0], moment.replace(tzinfo=UTC)
 
 
 def export_state_path(campaign_id: str, run_id: str) -> str:

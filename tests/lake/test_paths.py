@@ -92,12 +92,18 @@ def test_invalid_ids_are_refused() -> None:
 
 
 def test_layout_follows_the_design() -> None:
-    assert message_file_path("c1", "r1", 3) == "messages/campaign_id=c1/run_id=r1/part-3.parquet"
-    assert customers_path("g1", 1, 20) == "customers/customer_group_id=g1/part-1-20.parquet"
-    assert (
-        snapshot_path("campaigns", "2024-05-01T10:00:00Z")
-        == "campaigns/synced_at=2024-05-01T10%3A00%3A00Z/part-0.parquet"
-    )
+    assert message_file_path("c1", "r1", 3) == "messages/campaign=c1/run=r1/part-3.parquet"
+    assert customers_path("g1", 1, 20) == "customers/customer_group=g1/part-1-20.parquet"
+    # Sync folders hold the sync's UTC time in one fixed-width form, so they sort by time.
+    for sync_id in ("2024-05-01T10:00:00Z", "2024-05-01T12:00:00+02:00", "20240501T100000000000Z"):
+        assert (
+            snapshot_path("campaigns", sync_id)
+            == "campaigns/sync=20240501T100000000000Z/part-0.parquet"
+        )
+    with pytest.raises(ValueError, match="UTC time"):
+        snapshot_path("campaigns", "last-tuesday")
+    with pytest.raises(ValueError, match="not a snapshot name"):
+        snapshot_path("messages", "2024-05-01T10:00:00Z")
 
 
 def test_lake_refuses_relative_paths_that_escape(lake: Lake) -> None:
