@@ -58,14 +58,10 @@ _POSTGRES_TYPES: dict[int, pa.DataType] = {
     1184: UTC_MICROS,
     3802: pa.string(),  # jsonb, read as its text
 }
-# The folder keys of each lake dataset, by the file column that holds the id.
-_FOLDER_KEYS = {
-    lake_paths.MESSAGES: {"campaign_id": lake_paths.CAMPAIGN_KEY, "run_id": lake_paths.RUN_KEY},
-    lake_paths.CUSTOMERS: {"customer_group_id": lake_paths.CUSTOMER_GROUP_KEY},
-}
-_LEGACY_KEYS = {
-    lake_paths.MESSAGES: lake_paths.LEGACY_CAMPAIGN_KEY,
-    lake_paths.CUSTOMERS: lake_paths.LEGACY_CUSTOMER_GROUP_KEY,
+# The id columns that name each level of a dataset's folders (see lake.paths).
+_FOLDER_IDS = {
+    lake_paths.MESSAGES: ("campaign_id", "run_id"),
+    lake_paths.CUSTOMERS: ("customer_group_id",),
 }
 
 
@@ -187,7 +183,7 @@ def lake(
         raise FileNotFoundError(f"{the_lake.uri(dataset)} holds no {dataset} yet")
     _refuse_legacy(the_lake, dataset, top)
     if dataset in SNAPSHOTS:
-        folders = [f for f in top if _key_of(f) == lake_paths.SYNC_KEY]
+        folders = [f for f in top if lake_paths.parse_sync_folder(_name(f)) is not None]
         if not all_syncs and "synced_at" not in equals:
             folders = folders[-1:]  # sync folders sort by time
     else:
@@ -204,42 +200,37 @@ def lake(
     return _frame(data.to_table(filter=_lake_filter(equals)))
 
 
-def _key_of(folder: str) -> str:
-    return folder.rsplit("/", 1)[-1].partition("=")[0]
+def _name(folder: str) -> str:
+    return folder.rsplit("/", 1)[-1]
 
 
 def _refuse_legacy(the_lake: Lake, dataset: str, folders: list[str]) -> None:
-    legacy = _LEGACY_KEYS.get(dataset, lake_paths.LEGACY_SYNC_KEY)
-    if any(_key_of(folder) == legacy for folder in folders):
+    legacy = [_name(f) for f in folders if lake_paths.is_legacy_folder(_name(f))]
+    if legacy:
         raise ValueError(
-            f"{the_lake.uri(dataset)} holds folders of the legacy layout ({legacy}=…); "
+            f"{the_lake.uri(dataset)} holds folders of the legacy layout ({legacy[0]}, …); "
             f"move them first: python -m nudge_pipeline.lake.migrate {the_lake.root}"
         )
 
 
 def _id_folders(the_lake: Lake, dataset: str, equals: Mapping[str, Any]) -> list[str]:
-    """The dataset's deepest folders, only those of the ids filtered on."""
+    """The dataset's deepest folders; for an id filtered on, only that id's folders."""
     level = [dataset]
-    for column, key in _FOLDER_KEYS[dataset].items():
-        wanted = _folder_names(key, equals.get(column, _ANY))
-        level = [
-            sub
-            for parent in level
-            for sub in the_lake.list_dirs(parent)
-            if _key_of(sub) == key and (wanted is None or sub.rsplit("/", 1)[-1] in wanted)
-        ]
+    for column in _FOLDER_IDS[dataset]:
+        wanted = _folder_names(equals[column]) if column in equals else None
+        if wanted is None:
+            level = [sub for parent in level for sub in the_lake.list_dirs(parent)]
+        else:
+            level = [f"{parent}/{name}" for parent in level for name in sorted(wanted)]
     return level
 
 
-_ANY = object()
-
-
-def _folder_names(key: str, value: Any) -> set[str] | None:
-    """Folder names holding rows that may match ``value``; None when any may."""
+def _folder_names(value: Any) -> set[str] | None:
+    """Folder names holding the rows that may match ``value``; None when any may."""
     values = list(value) if _is_collection(value) else [value]
-    if value is _ANY or not all(isinstance(v, str) and v for v in values):
+    if not all(isinstance(v, str) and v for v in values):
         return None
-    return {f"{key}={encode_id(v)}" for v in values}
+    return {encode_id(v) for v in values}
 
 
 def _parquet_files(the_lake: Lake, folder: str) -> list[str]:

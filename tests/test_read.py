@@ -200,7 +200,8 @@ def test_lake_customers_and_refusals(lake: Lake) -> None:
 def test_lake_refuses_a_legacy_layout_and_names_the_fix(lake: Lake) -> None:
     land_run(lake, "c", "r")
     root = Path(lake.root)
-    (root / "messages" / "campaign=c").rename(root / "messages" / "campaign_id=c")
+    (root / "messages" / "c" / "r").rename(root / "messages" / "c" / "run_id=r")
+    (root / "messages" / "c").rename(root / "messages" / "campaign_id=c")
     with pytest.raises(ValueError, match="nudge_pipeline.lake.migrate"):
         read.lake("messages", lake.root)
 

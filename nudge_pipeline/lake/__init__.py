@@ -1,4 +1,4 @@
-"""The Parquet lake: hive-style layout, CSV → Parquet streaming, atomic writes, state files.
+"""The Parquet lake: one folder per id, CSV → Parquet streaming, atomic writes, state files.
 
 No HTTP and no Dagster here: callers hand in byte streams and Arrow tables.
 """
@@ -13,6 +13,7 @@ from .messages import (
     prune_message_files,
     write_message_file,
 )
+from .migrate import migrate_layout
 from .paths import (
     customers_path,
     encode_id,
@@ -40,6 +41,7 @@ __all__ = [
     "list_message_files",
     "message_dir",
     "message_file_path",
+    "migrate_layout",
     "prune_message_files",
     "read_table",
     "snapshot_path",

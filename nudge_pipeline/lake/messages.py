@@ -1,6 +1,6 @@
-"""Export CSV files → one Parquet file each, under ``messages/campaign=…/run=…/``.
+"""Export CSV files → one Parquet file each, under ``messages/<campaign>/<run>/``.
 
-Files of lakes written before the current folder keys (``campaign_id=…/run_id=…``) hold
+Files of the legacy layout (``messages/campaign_id=…/run_id=…/``) hold
 the same columns: they are found, reused, listed and pruned as well, and a file landed
 again replaces its legacy copy.
 """
@@ -112,8 +112,8 @@ def write_message_file(
         raise
     finally:
         reader.shut()
-    # The file now lives under the current keys; a legacy copy would shadow nothing, but
-    # would keep hive readers from reading the lake (two folder keys for one dataset).
+    # A legacy copy of the file is superseded; left there, it would keep readers from
+    # reading the dataset (see paths).
     lake.delete(legacy_message_file_path(campaign_id, run_id, file_num))
     return MessageFileStats(
         row_count=row_count,

@@ -1,14 +1,15 @@
-"""Move a lake written with the legacy folder keys to the current layout.
+"""Move a lake of the legacy layout to the current one.
 
-Legacy lakes named their folders after the columns inside the files
+Legacy lakes named their folders ``key=value`` after the columns inside the files
 (``messages/campaign_id=…/run_id=…``, ``customers/customer_group_id=…``,
-``<snapshot>/synced_at=…``), which hive readers cannot open (see ``paths``). The pipeline
+``<snapshot>/synced_at=…``), which readers cannot open (see ``paths``). The pipeline
 itself reads legacy message files as they are; this moves them so that pyarrow, pandas and
 DuckDB can read whole datasets:
 
 - message and customer files are renamed into the current folders, unchanged; where the
   current folder already holds the same part, the legacy copy is dropped;
-- each legacy snapshot is rewritten under ``sync=…`` with typed times and ``synced_at``.
+- each legacy snapshot is rewritten in its sync's folder with typed times and
+  ``synced_at``.
 
 Run it while no sync runs: ``python -m nudge_pipeline.lake.migrate <lake root>``. It is
 idempotent; a run cut short is finished by running it again.
@@ -21,15 +22,12 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 from .paths import (
-    CAMPAIGN_KEY,
-    CUSTOMER_GROUP_KEY,
     CUSTOMERS,
     LEGACY_CAMPAIGN_KEY,
     LEGACY_CUSTOMER_GROUP_KEY,
     LEGACY_RUN_KEY,
     LEGACY_SYNC_KEY,
     MESSAGES,
-    RUN_KEY,
     STATE,
     snapshot_path,
 )
@@ -49,10 +47,11 @@ def migrate_layout(lake: Lake) -> MigrationReport:
     report = MigrationReport()
     for campaign in _keyed(lake, MESSAGES, LEGACY_CAMPAIGN_KEY):
         for run in _keyed(lake, campaign, LEGACY_RUN_KEY):
-            _move_files(lake, run, _current_message_dir(campaign, run), report)
+            target = f"{MESSAGES}/{_value(campaign)}/{_value(run)}"
+            _move_files(lake, run, target, report)
         lake.delete_dir(campaign)
     for group in _keyed(lake, CUSTOMERS, LEGACY_CUSTOMER_GROUP_KEY):
-        target = _rekey(group, LEGACY_CUSTOMER_GROUP_KEY, CUSTOMER_GROUP_KEY)
+        target = f"{CUSTOMERS}/{_value(group)}"
         if lake.list_files(target):
             report.superseded += len(lake.list_files(group))
         else:
@@ -71,14 +70,9 @@ def _keyed(lake: Lake, rel_dir: str, key: str) -> list[str]:
     return [d for d in lake.list_dirs(rel_dir) if d.rsplit("/", 1)[-1].startswith(f"{key}=")]
 
 
-def _rekey(folder: str, old_key: str, new_key: str) -> str:
-    parent, _, name = folder.rpartition("/")
-    return f"{parent}/{new_key}{name[len(old_key) :]}"
-
-
-def _current_message_dir(campaign: str, run: str) -> str:
-    new_campaign = _rekey(campaign, LEGACY_CAMPAIGN_KEY, CAMPAIGN_KEY)
-    return _rekey(f"{new_campaign}/{run.rsplit('/', 1)[-1]}", LEGACY_RUN_KEY, RUN_KEY)
+def _value(folder: str) -> str:
+    """The (encoded) value of a ``key=value`` folder: the current layout's folder name."""
+    return folder.rsplit("/", 1)[-1].partition("=")[2]
 
 
 def _move_files(lake: Lake, source_dir: str, target_dir: str, report: MigrationReport) -> None:
@@ -93,7 +87,7 @@ def _move_files(lake: Lake, source_dir: str, target_dir: str, report: MigrationR
 
 
 def _rewrite_snapshots(lake: Lake, name: str, folder: str, report: MigrationReport) -> None:
-    sync_id = unquote(folder.rsplit("/", 1)[-1][len(LEGACY_SYNC_KEY) + 1 :])
+    sync_id = unquote(_value(folder))
     for rel in lake.list_files(folder):
         if not rel.endswith(".parquet"):
             continue

@@ -1,4 +1,4 @@
-"""Hive-style lake paths and the encoding of ids into path components.
+"""Lake paths and the encoding of ids into path components.
 
 An id becomes one path component by percent-encoding (upper-case hex, UTF-8) every byte
 outside ``[A-Za-z0-9_-]``. So ``/``, ``\\``, ``.``, ``%``, ``=``, NUL and glob characters
@@ -8,14 +8,17 @@ An encoded id longer than ``MAX_ENCODED_ID_LEN`` would break file-system limits 
 bytes per component), so it is cut and suffixed with ``~`` and the SHA-256 of the id.
 A literal ``~`` is always encoded, so such a name cannot equal any other id's encoding.
 
-The folder keys (``campaign``, ``run``, ``customer_group``, ``sync``) never share a name
-with a column inside the files. Hive readers add each key as a column of its own (pyarrow
-as a dictionary, DuckDB with a type it guesses, replacing any file column of that name), so
-a shared name would clash or override the file's value. The columns inside the files
-(``campaign_id``, ``run_id``, ``customer_group_id``, ``synced_at``) are the source of truth.
+Folders are named by the encoded id (or the sync's time) alone, never ``key=value``: a
+hive reader turns each ``key=value`` folder into a column and infers its type from the
+values, so ids such as ``0042`` would come back as the number 42 (``0042`` and ``42`` even
+as one value, which pandas refuses), and a key named like a file column would clash with it
+(pyarrow) or replace it (DuckDB). With plain folders every reader returns exactly the
+columns inside the files (``campaign_id``, ``run_id``, ``customer_group_id``,
+``synced_at``), which are the source of truth. Encoded ids never hold ``=``.
 
-Lakes written before these keys used the column names as keys (``campaign_id=…``);
-``LEGACY_*`` and the ``legacy_*`` functions name that layout (see ``migrate``).
+Lakes written before used ``key=value`` folders named like the columns
+(``campaign_id=…``); ``LEGACY_*`` and the ``legacy_*`` functions name that layout (see
+``migrate``).
 """
 
 from __future__ import annotations
@@ -34,10 +37,6 @@ MESSAGES = "messages"
 CUSTOMERS = "customers"
 STATE = "_state"
 
-CAMPAIGN_KEY = "campaign"
-RUN_KEY = "run"
-CUSTOMER_GROUP_KEY = "customer_group"
-SYNC_KEY = "sync"
 LEGACY_CAMPAIGN_KEY = "campaign_id"
 LEGACY_RUN_KEY = "run_id"
 LEGACY_CUSTOMER_GROUP_KEY = "customer_group_id"
@@ -86,11 +85,11 @@ def _file_num(file_num: int) -> int:
 
 
 def message_dir(campaign_id: str, run_id: str) -> str:
-    return f"{MESSAGES}/{CAMPAIGN_KEY}={encode_id(campaign_id)}/{RUN_KEY}={encode_id(run_id)}"
+    return f"{MESSAGES}/{encode_id(campaign_id)}/{encode_id(run_id)}"
 
 
 def legacy_message_dir(campaign_id: str, run_id: str) -> str:
-    """Where lakes written before the current keys hold a run's files."""
+    """Where lakes of the legacy layout hold a run's files."""
     campaign, run = encode_id(campaign_id), encode_id(run_id)
     return f"{MESSAGES}/{LEGACY_CAMPAIGN_KEY}={campaign}/{LEGACY_RUN_KEY}={run}"
 
@@ -111,21 +110,26 @@ def message_part_num(file_name: str) -> int | None:
 
 
 def customers_dir(group_id: str) -> str:
-    return f"{CUSTOMERS}/{CUSTOMER_GROUP_KEY}={encode_id(group_id)}"
+    return f"{CUSTOMERS}/{encode_id(group_id)}"
 
 
 def legacy_customers_dir(group_id: str) -> str:
     return f"{CUSTOMERS}/{LEGACY_CUSTOMER_GROUP_KEY}={encode_id(group_id)}"
 
 
+def is_legacy_folder(name: str) -> bool:
+    """True for a ``key=value`` folder name: the legacy layout (encoded ids hold no ``=``)."""
+    return "=" in name
+
+
 def is_customers_path(rel: str) -> bool:
-    return rel.startswith(f"{CUSTOMERS}/{CUSTOMER_GROUP_KEY}=")
+    parts = rel.split("/")
+    return len(parts) == 3 and parts[0] == CUSTOMERS and not is_legacy_folder(parts[1])
 
 
 def legacy_customers_dir_of(rel: str) -> str:
     """The legacy folder of the group whose customers file is at ``rel``."""
-    folder = rel.split("/")[1]
-    return f"{CUSTOMERS}/{LEGACY_CUSTOMER_GROUP_KEY}={folder[len(CUSTOMER_GROUP_KEY) + 1 :]}"
+    return f"{CUSTOMERS}/{LEGACY_CUSTOMER_GROUP_KEY}={rel.split('/')[1]}"
 
 
 def customers_path(group_id: str, first_page: int, last_page: int) -> str:
@@ -157,7 +161,7 @@ def sync_time(sync_id: str) -> datetime:
 
 
 def sync_folder(moment: datetime) -> str:
-    return f"{SYNC_KEY}={moment.astimezone(UTC).strftime(SYNC_ID_FORMAT)}"
+    return moment.astimezone(UTC).strftime(SYNC_ID_FORMAT)
 
 
 def snapshot_path(name: str, sync_id: str) -> str:
@@ -172,15 +176,20 @@ def snapshot_path(name: str, sync_id: str) -> str:
 def parse_snapshot_path(rel: str) -> tuple[str, datetime] | None:
     """``(name, synced_at)`` of a path made by ``snapshot_path``, else None."""
     parts = rel.split("/")
-    if len(parts) != 3 or not parts[1].startswith(f"{SYNC_KEY}="):
+    if len(parts) != 3 or parts[0] in (MESSAGES, CUSTOMERS):
         return None
-    if parts[0] in (MESSAGES, CUSTOMERS) or not _SNAPSHOT_NAME.fullmatch(parts[0]):
+    if not _SNAPSHOT_NAME.fullmatch(parts[0]):
         return None
+    moment = parse_sync_folder(parts[1])
+    return None if moment is None else (parts[0], moment)
+
+
+def parse_sync_folder(name: str) -> datetime | None:
+    """The sync time a snapshot folder is named by, else None."""
     try:
-        moment = datetime.strptime(parts[1][len(SYNC_KEY) + 1 :], SYNC_ID_FORMAT)
+        return datetime.strptime(name, SYNC_ID_FORMAT).replace(tzinfo=UTC)
     except ValueError:
         return None
-    return parts[0], moment.replace(tzinfo=UTC)
 
 
 def export_state_path(campaign_id: str, run_id: str) -> str:

@@ -32,8 +32,8 @@ def write_table(
         finally:
             writer.close()
     if is_customers_path(rel):
-        # The group's file of the legacy layout is superseded; left there, hive readers
-        # would meet two folder keys in customers/.
+        # The group's file of the legacy layout is superseded; left there, it would keep
+        # readers from reading customers/ (see paths).
         lake.delete_dir(legacy_customers_dir_of(rel))
     return lake.uri(rel)
 

@@ -113,7 +113,7 @@ def test_snapshots_state_and_orphan_sweep_on_s3(s3, s3_lake) -> None:
     store.put("c", "r", {"job_id": "j1", "num_files": 3, "status": "completed"})
     assert store.get("c", "r")["job_id"] == "j1"
 
-    orphan = f"{prefix}/messages/campaign=c/run=r/.part-0.parquet.tmp-{'b' * 32}"
+    orphan = f"{prefix}/messages/c/r/.part-0.parquet.tmp-{'b' * 32}"
     s3.put_object(Bucket=BUCKET, Key=orphan, Body=b"partial")
     assert sweep_orphans(lake) == []
     assert sweep_orphans(lake, older_than_seconds=0) == [orphan.removeprefix(prefix + "/")]
