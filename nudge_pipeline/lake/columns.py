@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from nudge_pipeline.arrow_rows import parse_times, scalar
 
+from .errors import LakeTableError
 from .paths import is_customers_path, parse_snapshot_path
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
@@ -29,8 +30,8 @@ def time_type(name: str) -> pa.DataType | None:
     return None
 
 
-def typed_times(table: pa.Table) -> pa.Table:
-    """``table`` with its time-named text columns parsed (ValueError names a bad column)."""
+def typed_times(table: pa.Table, rel: str) -> pa.Table:
+    """``table`` with its time-named text columns parsed; LakeTableError names a bad one."""
     for index, field in enumerate(table.schema):
         target = time_type(field.name)
         if target is None or not pa.types.is_string(field.type):
@@ -38,24 +39,24 @@ def typed_times(table: pa.Table) -> pa.Table:
         try:
             column = parse_times(table.column(index), target)
         except ValueError as exc:
-            raise ValueError(f"column {field.name}: {exc}") from None
+            raise LakeTableError(rel, field.name, str(exc)) from None
         table = table.set_column(index, pa.field(field.name, target, field.nullable), column)
     return table
 
 
-def snapshot_form(table: pa.Table, synced_at: datetime) -> pa.Table:
+def snapshot_form(table: pa.Table, synced_at: datetime, rel: str) -> pa.Table:
     """A snapshot as stored: typed times and a ``synced_at`` column, the sync's time."""
     if SYNCED_AT in table.column_names:
         raise ValueError(f"{SYNCED_AT} is the sync's time, set by the lake; drop the column")
     stamp = pa.repeat(scalar(synced_at, TIMESTAMP), table.num_rows)
-    return typed_times(table).append_column(pa.field(SYNCED_AT, TIMESTAMP, False), stamp)
+    return typed_times(table, rel).append_column(pa.field(SYNCED_AT, TIMESTAMP, False), stamp)
 
 
 def lake_form(rel: str, table: pa.Table) -> pa.Table:
     """``table`` as stored at ``rel``: snapshots and customer files get their types."""
     snapshot = parse_snapshot_path(rel)
     if snapshot is not None:
-        return snapshot_form(table, snapshot[1])
+        return snapshot_form(table, snapshot[1], rel)
     if is_customers_path(rel):
-        return typed_times(table)
+        return typed_times(table, rel)
     return table

@@ -20,7 +20,8 @@ def write_table(
     """Write ``table`` to ``rel`` (see ``paths``) atomically; returns its URI.
 
     At a ``snapshot_path`` or ``customers_path``, text columns named ``*_at``/``*_date``
-    are stored as UTC timestamps/dates, and a snapshot gains ``synced_at`` (see ``columns``).
+    are stored as UTC timestamps/dates (LakeTableError if a value is neither), and a
+    snapshot gains ``synced_at`` (see ``columns``).
     """
     table = lake_form(rel, table)
     with lake.atomic_output(rel) as sink:

@@ -12,6 +12,7 @@ from nudge_pipeline.arrow_rows import table_from_rows
 from nudge_pipeline.lake import (
     ExportStateStore,
     Lake,
+    LakeTableError,
     customers_path,
     export_state_path,
     read_table,
@@ -96,7 +97,7 @@ def test_snapshots_store_typed_times_and_their_sync_time(lake: Lake) -> None:
 def test_snapshot_times_must_be_times(lake: Lake) -> None:
     rel = snapshot_path("campaigns", "20240501T100000000000Z")
     bad = pa.table({"updated_at": pa.array(["yesterday"])})
-    with pytest.raises(ValueError, match="updated_at.*yesterday"):
+    with pytest.raises(LakeTableError, match="updated_at.*yesterday"):
         write_table(lake, rel, bad)
     with pytest.raises(ValueError, match="synced_at"):
         write_table(lake, rel, pa.table({"synced_at": pa.array(["2024-05-01T10:00:00Z"])}))
