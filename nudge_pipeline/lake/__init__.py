@@ -13,7 +13,6 @@ from .messages import (
     prune_message_files,
     write_message_file,
 )
-from .migrate import migrate_layout
 from .paths import (
     customers_path,
     encode_id,
@@ -42,7 +41,6 @@ __all__ = [
     "list_message_files",
     "message_dir",
     "message_file_path",
-    "migrate_layout",
     "prune_message_files",
     "read_table",
     "snapshot_path",
