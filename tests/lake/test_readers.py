@@ -7,6 +7,7 @@ it is hashed), ids with leading zeros, and the texts NA/null/None/"" as values.
 from __future__ import annotations
 
 import io
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -257,10 +258,20 @@ def test_migrate_brings_a_legacy_lake_to_the_readers(landed: Path, lake: Lake) -
     with pytest.raises((pa.ArrowTypeError, pa.ArrowInvalid)):  # what legacy keys did
         pq.read_table(landed / "messages")
 
+    # Both copies of a file: a writer stopped between landing it and dropping the legacy one.
+    campaign_id, run_id = CAMPAIGN_RUNS[0]
+    both = landed / message_file_path(campaign_id, run_id, 0)
+    shutil.copyfile(landed / legacy_message_file_path(campaign_id, run_id, 0), both)
+    group = landed / customers_path(GROUPS[0], 1, 2)
+    group.parent.mkdir()
+    shutil.copyfile(
+        landed / "customers" / f"customer_group_id={group.parent.name}" / group.name, group
+    )
+
     report = migrate_layout(lake)
     assert (report.moved, report.superseded, report.snapshots) == (
-        2 * len(CAMPAIGN_RUNS) + len(GROUPS),
-        0,
+        2 * len(CAMPAIGN_RUNS) - 1 + len(GROUPS) - 1,
+        2,
         len(SYNCS),
     )
     assert pyarrow_rows(landed / "messages", MESSAGE_COLUMNS) == expected_messages()
