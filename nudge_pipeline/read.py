@@ -32,13 +32,15 @@ from sqlalchemy.engine import Connection, make_url
 
 from nudge_pipeline.lake import Lake, encode_id
 from nudge_pipeline.lake import paths as lake_paths
+from nudge_pipeline.warehouse import SNAPSHOT_TABLES
 from nudge_pipeline.warehouse import engine as engines
 from nudge_pipeline.warehouse.tables import ALL_TABLES, SCHEMA, VIEWS
 
+# The defaults of `nudge-pipeline sync`, so that read finds what a sync run here wrote.
 DEFAULT_WAREHOUSE_URL = "duckdb:///data/warehouse.duckdb"
 DEFAULT_LAKE_ROOT = "data/lake"
 WAREHOUSE_RELATIONS = frozenset(spec.name for spec in ALL_TABLES) | frozenset(VIEWS)
-SNAPSHOTS = ("campaigns", "campaign_runs", "customer_groups", "customer_profile_fields")
+SNAPSHOTS = tuple(SNAPSHOT_TABLES)
 LAKE_DATASETS = (lake_paths.MESSAGES, lake_paths.CUSTOMERS, *SNAPSHOTS)
 
 UTC_MICROS = pa.timestamp("us", tz="UTC")

@@ -209,16 +209,29 @@ def test_lake_refuses_a_legacy_layout_and_names_the_fix(lake: Lake) -> None:
 # ------------------------------------------------------------------------ the sync path
 
 
-def test_the_sync_path_never_imports_pandas() -> None:
-    code = (
-        "import sys, nudge_pipeline.definitions, nudge_pipeline.defs, nudge_pipeline.lake, "
-        "nudge_pipeline.warehouse; "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pandas'))"
-    )
+def test_the_sync_path_never_imports_pandas(tmp_path: Path) -> None:
+    # Imports, then the lake's writes: a message file with extra columns, and a snapshot
+    # whose times need parsing value by value (no offset).
+    code = f"""
+import io, sys
+import nudge_pipeline.definitions, nudge_pipeline.defs
+from nudge_pipeline.arrow_rows import table_from_rows
+from nudge_pipeline.lake import Lake, snapshot_path, write_message_file, write_table
+import pyarrow as pa
+lake = Lake({str(tmp_path / "lake")!r}, fsync="off")
+csv = b"customer_id,message,segment\\n0001,NA,VIP\\n"
+write_message_file(lake, "c", "r", 0, io.BytesIO(csv), "job")
+schema = pa.schema([("campaign_id", pa.string()), ("created_at", pa.string())])
+rows = [{{"campaign_id": "007", "created_at": "2024-05-01T10:00:00"}}]
+rel = snapshot_path("campaigns", "20240501T100000000000Z")
+write_table(lake, rel, table_from_rows(rows, schema))
+print(sorted(m for m in sys.modules if m.split(".")[0] == "pandas"))
+"""
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
     assert done.stdout.strip() == "[]"
+    assert read.lake("messages", str(tmp_path / "lake"))["extra"].tolist() == ['{"segment": "VIP"}']
     # The check itself can see pandas: importing the analysts' module loads it.
     code = "import sys, nudge_pipeline.read; print('pandas' in sys.modules)"
     done = subprocess.run(

@@ -239,7 +239,16 @@ def _extra_json(batch: pa.RecordBatch, extra_idx: Sequence[int], names: Sequence
     values = [batch.column(i).to_pylist() for i in extra_idx]
     rows = zip(*values, strict=True)
     texts = [json.dumps(dict(zip(names, row, strict=True)), ensure_ascii=False) for row in rows]
-    return pa.array(texts, pa.string())
+    return _strings(texts)
+
+
+# From buffers too: pa.array(texts) would import pandas into every process that lands files.
+def _strings(texts: Sequence[str]) -> pa.Array:
+    encoded = [text.encode("utf-8") for text in texts]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum([len(data) for data in encoded], out=offsets[1:])
+    buffers = [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]
+    return pa.Array.from_buffers(pa.large_string(), len(encoded), buffers).cast(pa.string())
 
 
 def _file_metadata(
