@@ -7,10 +7,11 @@ The JSON reader builds the same columns natively, with the types of an explicit 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pyarrow as pa
@@ -52,3 +53,24 @@ def table_from_rows(rows: Iterable[Mapping[str, Any]], schema: pa.Schema) -> pa.
 
 def scalar(value: Any, arrow_type: pa.DataType) -> pa.Scalar:
     return table_from_rows([{"value": value}], pa.schema([("value", arrow_type)])).column(0)[0]
+
+
+def parse_times(column: pa.ChunkedArray | pa.Array, target: pa.DataType) -> pa.ChunkedArray:
+    """ISO 8601 text as UTC timestamps or dates of `target`; text without an offset is UTC.
+
+    Raises ValueError naming the first value that is not a date or time.
+    """
+    chunked = column if isinstance(column, pa.ChunkedArray) else pa.chunked_array([column])
+    with contextlib.suppress(pa.ArrowInvalid):
+        return chunked.cast(target)  # the usual case: every value has an offset
+    parsed = [None if v is None else _parse_time(v, target) for v in chunked.to_pylist()]
+    return table_from_rows(({"value": v} for v in parsed), pa.schema([("value", target)])).column(0)
+
+
+def _parse_time(value: str, target: pa.DataType) -> date | datetime:
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(f"not an ISO 8601 date or time: {value!r}") from None
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return moment.date() if pa.types.is_date(target) else moment

@@ -1,10 +1,10 @@
-"""The Parquet lake: hive-style layout, CSV → Parquet streaming, atomic writes, state files.
+"""The Parquet lake: one folder per id, CSV → Parquet streaming, atomic writes, state files.
 
 No HTTP and no Dagster here: callers hand in byte streams and Arrow tables.
 """
 
 from .csv_stream import ROW_BLOCK_SIZES
-from .errors import LakeInputError, RowTooLargeError
+from .errors import LakeInputError, LakeTableError, RowTooLargeError
 from .messages import (
     MESSAGE_SCHEMA,
     MessageFileStats,
@@ -32,6 +32,7 @@ __all__ = [
     "ExportStateStore",
     "Lake",
     "LakeInputError",
+    "LakeTableError",
     "MessageFileStats",
     "RowTooLargeError",
     "claim_path",

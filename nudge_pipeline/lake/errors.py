@@ -27,3 +27,13 @@ class RowTooLargeError(LakeInputError):
         self.block_size = block_size
         mib = block_size // (1024 * 1024)
         super().__init__(campaign_id, run_id, file_num, f"a row is longer than {mib} MiB")
+
+
+class LakeTableError(ValueError):
+    """A snapshot or customers table cannot be stored as it is: a column named as a time
+    (``*_at``, ``*_date``) holds a value that is not one. Retrying gives the same error."""
+
+    def __init__(self, rel: str, column: str, reason: str) -> None:
+        self.rel = rel
+        self.column = column
+        super().__init__(f"{rel}: column {column}: {reason}")

@@ -1,4 +1,9 @@
-"""Export CSV files → one Parquet file each, under ``messages/campaign_id=…/run_id=…/``."""
+"""Export CSV files → one Parquet file each, under ``messages/<campaign>/<run>/``.
+
+Files of the legacy layout (``messages/campaign_id=…/run_id=…/``) hold
+the same columns: they are found, reused, listed and pruned as well, and a file landed
+again replaces its legacy copy.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +22,13 @@ from nudge_pipeline.arrow_rows import scalar
 
 from .csv_stream import BLOCK_SIZE, CsvContentError, HashingReader, Readable, open_csv_batches
 from .errors import LakeInputError, RowTooLargeError
-from .paths import message_dir, message_file_path, message_part_num
+from .paths import (
+    legacy_message_dir,
+    legacy_message_file_path,
+    message_dir,
+    message_file_path,
+    message_part_num,
+)
 from .store import Lake
 
 log = logging.getLogger(__name__)
@@ -101,6 +112,9 @@ def write_message_file(
         raise
     finally:
         reader.shut()
+    # A legacy copy of the file is superseded; left there, it would keep readers from
+    # reading the dataset (see paths).
+    lake.delete(legacy_message_file_path(campaign_id, run_id, file_num))
     return MessageFileStats(
         row_count=row_count,
         byte_count=reader.byte_count,
@@ -225,7 +239,16 @@ def _extra_json(batch: pa.RecordBatch, extra_idx: Sequence[int], names: Sequence
     values = [batch.column(i).to_pylist() for i in extra_idx]
     rows = zip(*values, strict=True)
     texts = [json.dumps(dict(zip(names, row, strict=True)), ensure_ascii=False) for row in rows]
-    return pa.array(texts, pa.string())
+    return _strings(texts)
+
+
+# From buffers too: pa.array(texts) would import pandas into every process that lands files.
+def _strings(texts: Sequence[str]) -> pa.Array:
+    encoded = [text.encode("utf-8") for text in texts]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum([len(data) for data in encoded], out=offsets[1:])
+    buffers = [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]
+    return pa.Array.from_buffers(pa.large_string(), len(encoded), buffers).cast(pa.string())
 
 
 def _file_metadata(
@@ -255,9 +278,16 @@ def existing_message_file(
 ) -> MessageFileStats | None:
     """Stats of an already landed export file, read from the Parquet footer only.
 
-    None when absent, or when the file was not written by ``write_message_file``.
+    None when absent, or when the file was not written by ``write_message_file``. A file
+    of the legacy layout is found when the current path holds none.
     """
-    rel = message_file_path(campaign_id, run_id, file_num)
+    stats = _footer_stats(lake, message_file_path(campaign_id, run_id, file_num))
+    if stats is None:
+        stats = _footer_stats(lake, legacy_message_file_path(campaign_id, run_id, file_num))
+    return stats
+
+
+def _footer_stats(lake: Lake, rel: str) -> MessageFileStats | None:
     try:
         footer = lake.parquet_file(rel).metadata
     except FileNotFoundError:
@@ -294,21 +324,33 @@ def _stats_from_metadata(meta: dict[str, str], rel: str, uri: str) -> MessageFil
 
 
 def list_message_files(lake: Lake, campaign_id: str, run_id: str) -> list[tuple[int, str]]:
-    """Landed ``(file_num, lake_path)`` of a campaign run, by file_num."""
-    found = []
-    for rel in lake.list_files(message_dir(campaign_id, run_id)):
+    """Landed ``(file_num, lake_path)`` of a campaign run, by file_num.
+
+    A legacy-layout file is listed only for a file_num the current folder lacks.
+    """
+    found: dict[int, str] = {}
+    for folder in (legacy_message_dir(campaign_id, run_id), message_dir(campaign_id, run_id)):
+        found.update(_parts(lake, folder))
+    return sorted(found.items())
+
+
+def _parts(lake: Lake, folder: str) -> dict[int, str]:
+    found = {}
+    for rel in lake.list_files(folder):
         num = message_part_num(rel.rsplit("/", 1)[1])
         if num is not None:
-            found.append((num, rel))
-    return sorted(found)
+            found[num] = rel
+    return found
 
 
 def prune_message_files(lake: Lake, campaign_id: str, run_id: str, num_files: int) -> list[str]:
-    """Delete parts numbered ``num_files`` or more (left by an earlier, larger export)."""
+    """Delete parts numbered ``num_files`` or more (left by an earlier, larger export),
+    in the current and the legacy folder."""
     removed = []
-    for num, rel in list_message_files(lake, campaign_id, run_id):
-        if num >= num_files and lake.delete(rel):
-            removed.append(rel)
+    for folder in (message_dir(campaign_id, run_id), legacy_message_dir(campaign_id, run_id)):
+        for num, rel in sorted(_parts(lake, folder).items()):
+            if num >= num_files and lake.delete(rel):
+                removed.append(rel)
     return removed
 
 

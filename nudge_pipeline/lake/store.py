@@ -144,12 +144,40 @@ class Lake:
         ]
         return sorted(f"{rel_dir}/{name}" for name in names)
 
+    def list_dirs(self, rel_dir: str) -> list[str]:
+        """Folders directly under ``rel_dir`` (``""`` for the root), as sorted relative paths."""
+        top = self.fs_path(rel_dir) if rel_dir else self.base
+        selector = pafs.FileSelector(top, allow_not_found=True)
+        names = [
+            i.base_name
+            for i in self.fs.get_file_info(selector)
+            if i.type == pafs.FileType.Directory
+        ]
+        return sorted(f"{rel_dir}/{name}" if rel_dir else name for name in names)
+
     def delete(self, rel: str) -> bool:
         try:
             self.fs.delete_file(self.fs_path(rel))
         except FileNotFoundError:
             return False
         return True
+
+    def delete_dir(self, rel: str) -> None:
+        """Delete a folder and everything under it (nothing when it is absent)."""
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.delete_dir(self.fs_path(rel))
+
+    def move(self, rel: str, new_rel: str) -> None:
+        """Rename a complete file: one rename locally, a server-side copy on object stores."""
+        source, target = self.fs_path(rel), self.fs_path(new_rel)
+        if not self.is_local:
+            self.fs.move(source, target)
+            return
+        parent = target.rpartition("/")[0]
+        os.makedirs(parent, exist_ok=True)
+        os.replace(source, target)
+        if self.fsync != "off":
+            fsync_path(parent, directory=True)
 
     # ---- atomic writing ---------------------------------------------------------
 

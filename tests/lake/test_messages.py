@@ -62,7 +62,7 @@ def test_every_quirk_round_trips_byte_for_byte(lake: Lake, line_end: str, bom: b
     assert stats.byte_count == len(data)
     assert stats.sha256 == hashlib.sha256(data).hexdigest()
     assert stats.columns == ("customer_id", "message")
-    assert stats.lake_path == "messages/campaign_id=c1/run_id=r1/part-4.parquet"
+    assert stats.lake_path == "messages/c1/r1/part-4.parquet"
     assert stats.uri == str(lake.local_path(stats.lake_path))
 
 
@@ -223,13 +223,13 @@ def test_existing_message_file_reads_the_footer(lake: Lake) -> None:
 def test_list_and_prune_message_files(lake: Lake) -> None:
     for num in (0, 1, 2, 10):
         write_message_file(lake, "c", "r", num, io.BytesIO(csv_bytes([["1", "m"]])), "j")
-    temp = lake.local_path("messages/campaign_id=c/run_id=r/.part-3.parquet.tmp-" + "a" * 32)
+    temp = lake.local_path("messages/c/r/.part-3.parquet.tmp-" + "a" * 32)
     temp.write_bytes(b"partial")
     assert [n for n, _ in list_message_files(lake, "c", "r")] == [0, 1, 2, 10]
     removed = prune_message_files(lake, "c", "r", num_files=2)
     assert removed == [
-        "messages/campaign_id=c/run_id=r/part-2.parquet",
-        "messages/campaign_id=c/run_id=r/part-10.parquet",
+        "messages/c/r/part-2.parquet",
+        "messages/c/r/part-10.parquet",
     ]
     assert [n for n, _ in list_message_files(lake, "c", "r")] == [0, 1]
 

@@ -7,13 +7,18 @@ import io
 import uuid
 from typing import Any
 
+import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
+from nudge_pipeline import read
+from nudge_pipeline.arrow_rows import table_from_rows
 from nudge_pipeline.lake import (
     ExportStateStore,
     Lake,
     LakeInputError,
+    customers_path,
     existing_message_file,
     list_message_files,
     message_file_path,
@@ -22,6 +27,8 @@ from nudge_pipeline.lake import (
     write_message_file,
     write_table,
 )
+from nudge_pipeline.lake.migrate import migrate_layout
+from nudge_pipeline.lake.paths import legacy_message_file_path
 from tests.fixtures.moto_s3 import aws_env, create_bucket, object_keys, s3_client
 
 from .conftest import csv_bytes
@@ -89,8 +96,47 @@ def test_snapshots_state_and_orphan_sweep_on_s3(s3, s3_lake) -> None:
     store.put("c", "r", {"job_id": "j1", "num_files": 3, "status": "completed"})
     assert store.get("c", "r")["job_id"] == "j1"
 
-    orphan = f"{prefix}/messages/campaign_id=c/run_id=r/.part-0.parquet.tmp-{'b' * 32}"
+    orphan = f"{prefix}/messages/c/r/.part-0.parquet.tmp-{'b' * 32}"
     s3.put_object(Bucket=BUCKET, Key=orphan, Body=b"partial")
     assert sweep_orphans(lake) == []
     assert sweep_orphans(lake, older_than_seconds=0) == [orphan.removeprefix(prefix + "/")]
     assert orphan not in _keys(s3, prefix)
+
+
+def test_legacy_layout_on_s3_serves_the_pipeline_and_migrates(s3, s3_lake) -> None:
+    lake, prefix = s3_lake
+    write_message_file(lake, "0042", "007", 0, io.BytesIO(csv_bytes([["0001", "NA"]])), "j")
+    legacy = legacy_message_file_path("0042", "007", 0)
+    lake.move(message_file_path("0042", "007", 0), legacy)
+    schema = pa.schema([("customer_id", pa.string()), ("created_at", pa.string())])
+    customers = table_from_rows([{"customer_id": "0001", "created_at": "2024-05-01"}], schema)
+    write_table(lake, customers_path("g", 1, 1), customers)  # no legacy folder to drop
+    lake.move(customers_path("g", 1, 1), "customers/customer_group_id=g/part-1-1.parquet")
+    s3.put_object(
+        Bucket=BUCKET,
+        Key=f"{prefix}/campaigns/synced_at=20240501T000000000000Z/part-0.parquet",
+        Body=_parquet_bytes(pa.table({"campaign_id": ["007"], "created_at": ["2024-05-01"]})),
+    )
+
+    stats = existing_message_file(lake, "0042", "007", 0)
+    assert stats is not None and stats.lake_path == legacy
+    assert list_message_files(lake, "0042", "007") == [(0, legacy)]
+
+    report = migrate_layout(lake)
+    assert (report.moved, report.superseded, report.snapshots) == (2, 0, 1)
+    assert [k.removeprefix(prefix + "/") for k in _keys(s3, prefix)] == [
+        "campaigns/20240501T000000000000Z/part-0.parquet",
+        customers_path("g", 1, 1),
+        message_file_path("0042", "007", 0),
+    ]
+    assert read.lake("messages", lake.root, campaign_id="0042")["customer_id"].tolist() == ["0001"]
+    campaigns = read.lake("campaigns", lake.root)
+    assert campaigns["campaign_id"].tolist() == ["007"]
+    assert campaigns["synced_at"].tolist() == [pd.Timestamp("2024-05-01", tz="UTC")]
+    assert read.lake("customers", lake.root)["customer_id"].tolist() == ["0001"]
+
+
+def _parquet_bytes(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    return sink.getvalue()
