@@ -1,18 +1,13 @@
-"""The messages step loads a range of runs in one transaction, and one bad run fails alone."""
+"""Reloading `messages` from the lake alone: one bad run fails alone, and the key check bites."""
 
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from sqlalchemy import Engine, event, text
+from sqlalchemy import text
 
-from nudge_pipeline.defs.assets.messages import (
-    CHECK_NO_DUPLICATES,
-    FAILURES_KEY,
-    MESSAGE_ASSETS,
-    _LoadedRun,
-    _message_checks,
-)
+from nudge_pipeline.defs.assets.checks import no_duplicates_check
+from nudge_pipeline.defs.assets.messages import MESSAGE_ASSETS
 from nudge_pipeline.defs.partitions import CAMPAIGN_RUNS, parse_campaign_run_key
 from nudge_pipeline.defs.schedules import range_tags
 from nudge_pipeline.lake import Lake
@@ -72,20 +67,11 @@ def test_a_run_that_fails_to_load_holds_back_no_other_run_of_its_range(
             **options,
         )
 
-    # Reloading the range is one warehouse commit for all of its runs' loads.
-    commits: list[str] = []
-
-    def count(conn: Any) -> None:
-        if conn.dialect.name == "duckdb":
-            commits.append("commit")
-
-    event.listen(Engine, "commit", count)
-    try:
-        reload = load_messages()
-    finally:
-        event.remove(Engine, "commit", count)
+    # Reloading the range from the lake asks nothing of the API.
+    sim.reset_stats()
+    reload = load_messages()
     assert reload.success
-    assert commits == ["commit"]
+    assert not any(call.startswith("POST /v1/messages") for call in sim.stats()["calls"])
     with Warehouse(resources["warehouse"].url) as wh:
         before = _loaded_at(wh, keys)
 
@@ -96,10 +82,18 @@ def test_a_run_that_fails_to_load_holds_back_no_other_run_of_its_range(
     again = load_messages(raise_on_error=False)
 
     assert not again.success
-    failure = next(e for e in again.all_events if e.is_step_failure)
-    failed = failure.step_failure_data.user_failure_data.metadata[FAILURES_KEY].value
-    assert set(failed) == {bad}
-    assert "export file 1 is not in the lake" in failed[bad]["message"]
+    observations = [
+        e.asset_observation_data.asset_observation
+        for e in again.all_events
+        if e.event_type_value == "ASSET_OBSERVATION"
+    ]
+    observed = {o.partition: o for o in observations}
+    assert set(observed) == {bad}
+    metadata = {k: getattr(v, "value", v) for k, v in observed[bad].metadata.items()}
+    assert metadata["load_status"] == "failed"
+    assert "export file 1 is not in the lake" in metadata["reason"]
+    landed = {e.materialization.partition for e in again.get_asset_materialization_events()}
+    assert landed == set(keys) - {bad}
     with Warehouse(resources["warehouse"].url) as wh:
         after = _loaded_at(wh, keys)
     assert after[bad] == before[bad]  # its old rows stay, untouched
@@ -108,9 +102,7 @@ def test_a_run_that_fails_to_load_holds_back_no_other_run_of_its_range(
 
 
 def _no_duplicates_check(wh: Warehouse) -> dg.AssetCheckResult:
-    loaded = {"c~r": _LoadedRun(num_files=1, csv_rows=4, parquet_rows=4, table_rows=4)}
-    checks = {c.check_name: c for c in _message_checks(wh, loaded)}
-    return checks[CHECK_NO_DUPLICATES]
+    return no_duplicates_check(wh, {"c~r": ("c", "r")})
 
 
 def test_the_duplicate_check_trusts_the_primary_key_and_scans_once_it_is_gone(

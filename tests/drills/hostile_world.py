@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from nudge_pipeline.defs.assets.customers import customers
-from nudge_pipeline.defs.assets.messages import FAILURES_KEY, MESSAGE_ASSETS
+from nudge_pipeline.defs.assets.messages import MESSAGE_ASSETS
 from nudge_pipeline.defs.partitions import CAMPAIGN_RUNS, CUSTOMER_GROUPS, campaign_run_key
 from nudge_pipeline.defs.resources import LakeResource, NudgescribeResource, WarehouseResource
 from nudge_pipeline.defs.schedules import range_tags
@@ -246,30 +246,27 @@ class Pipeline:
 
 
 def landed_keys(result: dg.ExecuteInProcessResult) -> set[str]:
-    """Partitions whose messages were loaded (not skipped) in this run."""
-    landed = set()
-    for event in result.get_asset_materialization_events():
-        mat = event.materialization
-        skipped = mat.metadata.get("skipped")
-        if mat.asset_key == dg.AssetKey("messages") and not getattr(skipped, "value", False):
-            landed.add(str(mat.partition))
-    return landed
+    """Partitions whose messages were loaded in this run (skips are never materialized)."""
+    return {
+        str(event.materialization.partition)
+        for event in result.get_asset_materialization_events()
+        if event.materialization.asset_key == dg.AssetKey("messages")
+    }
 
 
 def step_failures(result: dg.ExecuteInProcessResult) -> dict[str, dict[str, str]]:
-    """Per partition key: the cause and message the assets put in their failure metadata."""
+    """Per partition key: the cause and reason of each partition observed as failed."""
     found: dict[str, dict[str, str]] = {}
     for event in result.all_events:
-        if not event.is_step_failure:
+        if event.event_type_value != "ASSET_OBSERVATION":
             continue
-        data = event.step_failure_data
-        entry = (
-            data.user_failure_data.metadata.get(FAILURES_KEY) if data.user_failure_data else None
-        )
-        per_key = getattr(entry, "value", None)
-        assert isinstance(per_key, dict), (
-            f"{event.step_key} failed without naming partitions: {data.error}"
-        )
-        for key, info in per_key.items():
-            found.setdefault(key, dict(info))
+        observation = event.asset_observation_data.asset_observation
+        metadata = {k: getattr(v, "value", v) for k, v in observation.metadata.items()}
+        if metadata.get("load_status") == "failed":
+            found.setdefault(
+                str(observation.partition),
+                {"cause": str(metadata["cause"]), "message": str(metadata["reason"])},
+            )
+    if not result.success:
+        assert found, "the step failed without naming a failed partition"
     return found

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from nudge_pipeline.defs import failures
+from nudge_pipeline.landing import failures
 from nudge_pipeline.landing.discovery import discover
 from nudge_pipeline.nudgescribe import ConfigError
 from nudge_pipeline.simulator import SimHandle, run_simulator
@@ -454,19 +454,24 @@ def test_a_campaign_deleted_after_discovery_is_skipped_by_name(
     sim.delete_campaign(victim.campaign_id)
     outcome = pipeline.land(victim, bystander)
     assert victim.key not in outcome.failures and bystander.key not in outcome.failures
-    skipped = export_metadata(outcome, victim.key)
-    assert skipped["skipped"] is True
-    assert f"campaign {victim.campaign_id} no longer exists" in skipped["skipped_reason"]
+    skipped = export_observation(outcome, victim.key)
+    assert skipped["load_status"] == "skipped"
+    assert f"campaign {victim.campaign_id} no longer exists" in skipped["reason"]
+    assert victim.key not in {
+        e.materialization.partition for e in outcome.result.get_asset_materialization_events()
+    }
     pipeline.assert_nothing_landed(victim)
     pipeline.assert_landed_exactly(bystander)
 
 
-def export_metadata(outcome: Any, key: str) -> dict[str, Any]:
-    for event in outcome.result.get_asset_materialization_events():
-        mat = event.materialization
-        if mat.asset_key.to_user_string() == "message_export" and mat.partition == key:
-            return {k: getattr(v, "value", v) for k, v in mat.metadata.items()}
-    raise AssertionError(f"no message_export materialization for {key}")
+def export_observation(outcome: Any, key: str) -> dict[str, Any]:
+    for event in outcome.result.all_events:
+        if event.event_type_value != "ASSET_OBSERVATION":
+            continue
+        seen = event.asset_observation_data.asset_observation
+        if seen.asset_key.to_user_string() == "message_export" and seen.partition == key:
+            return {k: getattr(v, "value", v) for k, v in seen.metadata.items()}
+    raise AssertionError(f"no message_export observation for {key}")
 
 
 def duplicate_campaign(campaign_id: str, **changes: str) -> Any:

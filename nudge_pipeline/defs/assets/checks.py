@@ -59,7 +59,7 @@ def message_checks(
     if CHECK_ROWS_RECONCILE in selected:
         yield _rows_reconcile(wh, loaded, runs, {"runs_checked": len(loaded)})
     if CHECK_NO_DUPLICATES in selected:
-        yield _no_duplicates(wh, runs, {"runs_checked": len(loaded)})
+        yield no_duplicates_check(wh, runs)
     if CHECK_KNOWN_CUSTOMERS in selected:
         strangers = wh.unknown_customer_messages_by_run(list(runs.values())) if runs else {}
         unknown = {key: strangers[run] for key, run in runs.items() if strangers.get(run)}
@@ -119,9 +119,8 @@ def _rows_reconcile(
     )
 
 
-def _no_duplicates(
-    wh: Warehouse, runs: dict[str, tuple[str, str]], checked: dict[str, Any]
-) -> dg.AssetCheckResult:
+def no_duplicates_check(wh: Warehouse, runs: dict[str, tuple[str, str]]) -> dg.AssetCheckResult:
+    """No (file_num, row_num) twice in any of `runs` (partition key → campaign and run id)."""
     # The primary key makes a repeated key impossible; without it, scan (a hash of every key).
     key_enforced = wh.messages_key_enforced()
     dupes = (
@@ -135,7 +134,7 @@ def _no_duplicates(
         asset_key="messages",
         passed=not duplicated,
         metadata={
-            **checked,
+            "runs_checked": len(runs),
             "verified_by": "primary key" if key_enforced else "scan",
             "duplicated_keys": dg.MetadataValue.json(duplicated),
         },

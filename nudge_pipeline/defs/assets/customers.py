@@ -126,7 +126,7 @@ def customers(
     nudgescribe: NudgescribeResource,
     lake: LakeResource,
     warehouse: WarehouseResource,
-) -> Iterator[dg.AssetMaterialization]:
+) -> Iterator[dg.AssetMaterialization | dg.AssetObservation]:
     """The customers of each customer group, with their extended profile."""
     the_lake = lake.lake()
     failures: dict[str, str] = {}
@@ -183,6 +183,11 @@ def customers(
                 cause = cause_of(exc)
                 failures[group_id] = f"{cause}: {describe(exc)}"
                 context.log.error(f"customer group {group_id}: {failures[group_id]}")
+                yield dg.AssetObservation(
+                    asset_key="customers",
+                    partition=group_id,
+                    metadata={"load_status": "failed", "cause": cause, "reason": describe(exc)},
+                )
                 if cause in GLOBAL_CAUSES:
                     stopped_by = cause
     if failures:

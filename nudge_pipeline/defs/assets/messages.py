@@ -99,9 +99,17 @@ def campaign_run_landing(
     outcomes: list[RunOutcome] = []
     failures: list[str] = []
     with nudgescribe.client() as client:
-        found = _discovery(nudgescribe, client, keys, needs_api=Step.EXPORT in steps)
-        for campaign_id, error in (found.failed_campaigns if found else {}).items():
-            failures.append(f"campaign {campaign_id}: {cause_of(error)}: {describe(error)}")
+        try:
+            found = _discovery(nudgescribe, client, keys, needs_api=Step.EXPORT in steps)
+        except Exception as exc:  # nothing is known of any run: each fails with the cause
+            yield from _all_failed(keys, selected, exc)
+            raise
+        unreadable = found.failed_campaigns if found else {}
+        for key in keys:
+            error = unreadable.get(parse_campaign_run_key(key)[0])
+            if error is not None:
+                failures.append(f"{key}: {cause_of(error)}: {describe(error)}")
+                yield from _all_failed([key], selected, error)
         runs = runs_to_land(found, keys) if found else _lake_only_runs(keys)
         with warehouse.open_if(Step.LOAD in steps) as wh:
             engine = LandingEngine(
@@ -144,6 +152,15 @@ def unloaded_statuses(outcomes: Sequence[RunOutcome]) -> list[RunStatus]:
         for o in outcomes
         if o.result in _STATUS_OF
     ]
+
+
+def _all_failed(
+    keys: Sequence[str], selected: Sequence[dg.AssetKey], error: BaseException
+) -> Iterator[dg.AssetObservation]:
+    metadata = {LOAD_STATUS: "failed", "cause": cause_of(error), "reason": describe(error)}
+    for key in keys:
+        for asset in selected:
+            yield dg.AssetObservation(asset_key=asset, partition=key, metadata=metadata)
 
 
 def _progress(event: str, data: dict[str, Any]) -> None:
