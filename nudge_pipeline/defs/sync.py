@@ -33,8 +33,8 @@ from nudge_pipeline.landing.discovery import (
     remember_discovery,
     runs_to_land,
 )
-from nudge_pipeline.landing.engine import LandingEngine, Step
-from nudge_pipeline.landing.failures import GLOBAL_CAUSES, cause_of, describe
+from nudge_pipeline.landing.engine import LandingEngine, Result, Step
+from nudge_pipeline.landing.failures import GLOBAL_CAUSES, QUOTA_EXHAUSTED, cause_of, describe
 from nudge_pipeline.landing.keys import parse_campaign_run_key
 from nudge_pipeline.landing.record import RunRecordStore, RunState, now_iso
 from nudge_pipeline.warehouse import RunStatus
@@ -155,7 +155,7 @@ class SyncEngine:
             with ThreadPoolExecutor(1, thread_name_prefix="exports") as background:
                 exports = background.submit(self._start_exports, found, todo)
                 self._snapshots()
-                if not self._stopped():
+                if not self._stopped(for_reads=True):
                     self._customers(found)
                 # Each run moves on as soon as its own export is complete; the ones still
                 # awaited in the background are claimed there, and the Dagster run waits
@@ -185,8 +185,11 @@ class SyncEngine:
         lake = self.resources["lake"].process_config_and_initialize().lake()
         with api.client() as client:
             engine = LandingEngine(client, lake, None, api.engine_settings())
-            for outcome in engine.land(runs_to_land(found, keys), frozenset({Step.EXPORT})):
-                if outcome.error is not None and cause_of(outcome.error) in GLOBAL_CAUSES:
+            exports = engine.land(
+                runs_to_land(found, keys), frozenset({Step.EXPORT}), self.started_at
+            )
+            for outcome in exports:
+                if outcome.result is Result.FAILED and outcome.cause in GLOBAL_CAUSES:
                     self._fail(outcome.cause, outcome.run.key, outcome.message)
 
     # -- discovery and partitions ------------------------------------------------------
@@ -195,8 +198,10 @@ class SyncEngine:
         with self._lock:
             self.report.failures.append(Failure(cause, subject, message))
 
-    def _stopped(self) -> bool:
-        return any(f.cause in GLOBAL_CAUSES for f in self.report.failures)
+    def _stopped(self, *, for_reads: bool = False) -> bool:
+        """A failure ruled out every run; a spent quota rules out publishes, not reads."""
+        causes = GLOBAL_CAUSES - {QUOTA_EXHAUSTED} if for_reads else GLOBAL_CAUSES
+        return any(f.cause in causes for f in self.report.failures)
 
     def _discover(self) -> Discovery | None:
         _emit(self.listener, "phase", name="discovery")

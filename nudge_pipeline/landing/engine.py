@@ -164,9 +164,8 @@ class LandingEngine:
     ) -> Iterator[RunOutcome]:
         """Land `runs` through `steps`; yields each run's outcome as soon as it is final.
 
-        `stopped_since` (ISO time): a run that failed since then for a cause that rules out
-        every run (spent quota, bad credentials) is not tried again, and stops new exports,
-        as if the failure had happened in this call.
+        `stopped_since` (ISO time): a publish refused for every run (a spent quota) by any
+        worker since then stops this call's publishes too, as if it had happened here.
         """
         if Step.LOAD in steps and self.warehouse is None:
             raise ValueError("loading needs a warehouse")
@@ -216,6 +215,10 @@ class _Session:
         self.done: list[RunOutcome] = []
         self.api_slots = threading.BoundedSemaphore(self.settings.parallel_downloads)
         self.control = ThreadPoolExecutor(CONTROL_WORKERS, thread_name_prefix="landing")
+        # Publishes go out one at a time, each only if none before it was refused for every
+        # run (a spent quota): a refused publish is never followed by another.
+        self.publisher = ThreadPoolExecutor(1, thread_name_prefix="publish")
+        self.spent = threading.Event()
         self.downloads = ThreadPoolExecutor(
             self.settings.parallel_downloads, thread_name_prefix="download"
         )
@@ -240,7 +243,7 @@ class _Session:
                 while self.done:
                     yield self.done.pop(0)
         finally:
-            for pool in (self.control, self.downloads, self.loader):
+            for pool in (self.publisher, self.control, self.downloads, self.loader):
                 pool.shutdown(wait=True, cancel_futures=True)
             for landing in self.landings:
                 if landing.claim is not None:
@@ -379,8 +382,6 @@ class _Session:
         if not record.export_complete:
             if Step.EXPORT not in self.steps:
                 return self._skip(landing, "no completed export: materialize message_export first")
-            if self._failed_for_all(record):
-                self.stopped_by = self.stopped_by or RuntimeError(record.reason)
             if self.stopped_by is not None:
                 return self._finish(landing, Result.NOT_ATTEMPTED, self.stopped_by)
             return self._begin_export(landing)
@@ -391,13 +392,14 @@ class _Session:
             return self._queue_load(landing)
         self._finish(landing, Result.LANDED)
 
-    def _failed_for_all(self, record: RunRecord) -> bool:
-        return (
-            self.stopped_since is not None
-            and record.state is RunState.FAILED
-            and record.cause in GLOBAL_CAUSES
-            and record.attempted_at >= self.stopped_since
-        )
+    def _publishes_refused(self) -> bool:
+        """A publish before this one was refused for every run, here or (since
+        `stopped_since`) by another worker of the same sync."""
+        if self.spent.is_set():
+            return True
+        if self.stopped_since is None:
+            return False
+        return self.engine.records.account_stopped_since(self.stopped_since) is not None
 
     def _begin_export(self, landing: _Landing) -> None:
         run, records = landing.run, self.engine.records
@@ -419,18 +421,28 @@ class _Session:
         landing.job = job
 
         def begin() -> ExportResult | None:
-            with self.api_slots:
-                return job.begin()
+            if self._publishes_refused():
+                raise _NotAttempted()
+            try:
+                with self.api_slots:
+                    return job.begin()
+            except Exception as exc:
+                if cause_of(exc) in GLOBAL_CAUSES:
+                    self.spent.set()
+                    records.stop_account(cause_of(exc), describe(exc))
+                raise
 
         def begun(result: ExportResult | None, error: BaseException | None) -> None:
             landing.published = job.published
+            if isinstance(error, _NotAttempted):
+                return self._finish(landing, Result.NOT_ATTEMPTED, self.stopped_by)
             if error is not None:
                 return self._fail(landing, error)
             if result is not None:
                 return self._exported(landing, result)
             self._at(job.next_poll_in(), lambda: self._poll(landing))
 
-        self._submit(self.control, begin, (), begun)
+        self._submit(self.publisher, begin, (), begun)
 
     def _poll(self, landing: _Landing) -> None:
         job = landing.job
@@ -727,6 +739,10 @@ class _Session:
 
         if held:
             self._submit(self.control, renew, (), renewed)
+
+
+class _NotAttempted(Exception):
+    """A publish not made, because one before it was refused for every run."""
 
 
 def _about(subject: str, message: str) -> str:

@@ -134,6 +134,18 @@ def _from_export_state(data: dict[str, Any], files: dict[int, LandedFile]) -> Ru
     )
 
 
+ACCOUNT_STOP_PATH = "_state/account_stop.json"
+
+
+@dataclass(frozen=True)
+class AccountStop:
+    """A refusal that rules out every publish of the account (a spent quota), and when."""
+
+    cause: str
+    reason: str
+    at: str
+
+
 class RunRecordStore:
     """Run records as small JSON files in the lake (`_state/exports/…`), replaced atomically.
 
@@ -154,6 +166,18 @@ class RunRecordStore:
 
     def get_or_new(self, campaign_id: str, run_id: str) -> RunRecord:
         return self.get(campaign_id, run_id) or RunRecord(campaign_id, run_id)
+
+    def stop_account(self, cause: str, reason: str) -> None:
+        stop = AccountStop(cause, reason, now_iso())
+        self.lake.write_bytes(ACCOUNT_STOP_PATH, json.dumps(asdict(stop)).encode("utf-8"))
+
+    def account_stopped_since(self, since: str) -> AccountStop | None:
+        """The account's latest refusal for every run, if it came at or after `since`."""
+        raw = self.lake.read_bytes(ACCOUNT_STOP_PATH)
+        if raw is None:
+            return None
+        stop = AccountStop(**json.loads(raw))
+        return stop if stop.at >= since else None
 
     def put(self, record: RunRecord) -> RunRecord:
         stamped = replace(record, updated_at=now_iso())
