@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from nudge_pipeline import crashpoints
 from nudge_pipeline.lake import Lake
 from nudge_pipeline.landing import files
 from nudge_pipeline.landing.claim import Claim, ClaimLostError, ClaimStore
@@ -556,9 +557,11 @@ class _Session:
     def _files_in(self, landing: _Landing) -> None:
         def save() -> RunRecord:
             self.engine.lake.sync()
-            return self.engine.records.put(
+            record = self.engine.records.put(
                 landing.record.moved(RunState.FILES_LANDED, files=dict(landing.landed))
             )
+            crashpoints.reached(crashpoints.BETWEEN_LAKE_AND_WAREHOUSE)
+            return record
 
         def next_step(landing: _Landing) -> None:
             if Step.LOAD in self.steps:

@@ -23,7 +23,13 @@ _MEMORY = ("", ":memory:")
 # a 1M-row sync peaked at 540-590 MB, a 5M-row one far higher. Bounded like this, they peak
 # at 329 and 348 MB, for about 0.5 s more on the 1M rows (DuckDB spills to its temp folder).
 # Settings in the URL's query (duckdb:///file.duckdb?memory_limit=1GB) take precedence.
-DUCKDB_DEFAULTS = {"memory_limit": "128MB", "threads": "2"}
+# Replaying a WAL that holds JSON columns made DuckDB try to download its (built-in) json
+# extension; a warehouse must never reach out to the network.
+DUCKDB_DEFAULTS = {
+    "memory_limit": "128MB",
+    "threads": "2",
+    "autoinstall_known_extensions": "false",
+}
 
 
 @dataclass(frozen=True)

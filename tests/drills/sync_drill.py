@@ -150,6 +150,14 @@ def published_messages(sim: SimHandle) -> Counter[MessageKey]:
 
 
 def warehouse_messages(url: str) -> Counter[MessageKey]:
+    """The messages in the warehouse; none where no sync got as far as creating it."""
+    tables = _query(
+        url,
+        "SELECT COUNT(*) FROM information_schema.tables"
+        " WHERE table_schema = 'nudgescribe' AND table_name = 'messages'",
+    )
+    if not tables[0][0]:
+        return Counter()
     rows = _query(url, "SELECT campaign_id, run_id, customer_id, message FROM nudgescribe.messages")
     return Counter((r[0], r[1], r[2], r[3]) for r in rows)
 
