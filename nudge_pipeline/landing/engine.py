@@ -378,8 +378,6 @@ class _Session:
             if record.state in (RunState.FILES_LANDED, RunState.LOADED):
                 return self._queue_load(landing)
             return self._skip(landing, "no landed files: materialize message_files first")
-        if Step.LOAD in self.steps and record.state is RunState.LOADED:
-            return self._finish(landing, Result.UP_TO_DATE)
         if not record.export_complete:
             if Step.EXPORT not in self.steps:
                 return self._skip(landing, "no completed export: materialize message_export first")
@@ -387,6 +385,7 @@ class _Session:
                 return self._finish(landing, Result.NOT_ATTEMPTED, self.stopped_by)
             return self._begin_export(landing)
         self._release_export_slot(landing)
+        landing.reused_export = not landing.published
         if Step.FILES in self.steps:
             return self._plan_files(landing)
         if Step.LOAD in self.steps:
@@ -463,7 +462,6 @@ class _Session:
         self._submit(self.control, poll, (), polled)
 
     def _exported(self, landing: _Landing, result: ExportResult) -> None:
-        landing.reused_export = not landing.published
         self._emit("export_ready", key=landing.run.key, num_files=result.num_files)
 
         def save() -> RunRecord:

@@ -27,6 +27,18 @@ def _discover(resources: dict[str, Any]) -> Discovery:
         return discover(client, api.allowed_stages())
 
 
+def _observations(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, dict[str, Any]]:
+    found = {}
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_OBSERVATION":
+            seen = event.asset_observation_data.asset_observation
+            if seen.asset_key == dg.AssetKey(asset):
+                found[str(seen.partition)] = {
+                    k: getattr(v, "value", v) for k, v in seen.metadata.items()
+                }
+    return found
+
+
 def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, dict[str, Any]]:
     found = {}
     for event in result.get_asset_materialization_events():
@@ -70,22 +82,25 @@ def test_assets_land_eligible_runs_once_and_never_publish_others(
     )
     assert result.success
     exports = _metadata(result, "message_export")
-    assert set(exports) == set(run_keys)
+    assert set(exports) == set(eligible), "a skipped run is never materialized"
+    observed = _observations(result, "message_export")
+    assert set(observed) == set(run_keys) - set(eligible)
     by_key = {r.partition_key: r for r in found.completed_runs}
     with Warehouse(resources["warehouse"].url) as wh:
         for key in run_keys:
             run = by_key[key]
             rows = wh.message_count(run.campaign.campaign_id, run.run.run_id)
             if key in eligible:
-                assert exports[key]["skipped"] is False
+                assert exports[key]["load_status"] == "loaded"
+                assert exports[key]["campaign_name"] == run.campaign.campaign_name
                 assert exports[key]["job_id"] and exports[key]["num_files"] >= 1
                 assert rows == run.run.message_count
             else:
-                assert exports[key]["skipped"] is True
-                assert "NUDGE_PUBLISH_STAGES" in exports[key]["skipped_reason"]
+                assert observed[key]["load_status"] == "skipped"
+                assert "NUDGE_PUBLISH_STAGES" in observed[key]["reason"]
                 assert rows == 0
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
-    assert checks["rows_match_across_csv_parquet_table"].passed
+    assert checks["rows_reconcile_api_csv_parquet_table"].passed
     assert checks["all_export_files_landed"].passed
     assert checks["no_duplicate_file_row_keys"].passed
     # The simulator writes more messages per run than a group has customers: a warning only.
