@@ -119,6 +119,15 @@ class EngineSettings:
 
 Listener = Callable[[str, dict[str, Any]], None]
 
+_API_SLOTS: dict[int, threading.BoundedSemaphore] = {}
+_API_SLOTS_LOCK = threading.Lock()
+
+
+def api_slots(limit: int) -> threading.BoundedSemaphore:
+    """The process's slots for export requests: every engine in it shares the same limit."""
+    with _API_SLOTS_LOCK:
+        return _API_SLOTS.setdefault(limit, threading.BoundedSemaphore(limit))
+
 
 def holder_label() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -214,7 +223,7 @@ class _Session:
         self.timers: list[tuple[float, int, Callable[[], None]]] = []
         self._sequence = itertools.count()
         self.done: list[RunOutcome] = []
-        self.api_slots = threading.BoundedSemaphore(self.settings.parallel_downloads)
+        self.api_slots = api_slots(self.settings.parallel_downloads)
         self.control = ThreadPoolExecutor(CONTROL_WORKERS, thread_name_prefix="landing")
         # Publishes go out one at a time, each only if none before it was refused for every
         # run (a spent quota): a refused publish is never followed by another.

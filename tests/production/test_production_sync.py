@@ -1,14 +1,13 @@
-"""`nudge-pipeline sync --parallel 4` on the production parts, started by the test.
+"""`nudge-pipeline sync` on the production parts, started by the test.
 
 - the Dagster instance: deploy/dagster.yaml on the real PostgreSQL server, in a fresh database;
 - the warehouse: PostgreSQL, in another fresh database;
 - the lake: `s3://…` on a moto S3 server, reached through the standard AWS variables only;
 - 40 completed campaign runs in the simulator, with latency on every API call.
 
-Every message lands exactly once; four runs execute in four worker processes, at least two
-of them at once (on a loaded 2-core machine the workers' start-up can stagger the rest); the
-`nudgescribe_api` pool is never exceeded, neither by steps (the instance's step timings) nor
-by requests (the simulator's high-water mark); a second sync publishes and writes nothing.
+Every message lands exactly once, the 40 runs side by side in one Dagster run; API requests
+stay within NUDGE_PARALLEL_DOWNLOADS (the simulator's high-water mark), the pool slot is
+given back, and a second sync publishes and writes nothing.
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ from typing import Any
 
 import dagster as dg
 import pytest
-from nudge_pipeline.defs.run_workers import WORKER_TAG
 
 from nudge_pipeline.defs.assets.common import API_POOL
 from nudge_pipeline.defs.assets.customers import customers
@@ -38,7 +36,6 @@ from tests.fixtures.databases import dagster_pg_env
 from tests.fixtures.moto_s3 import aws_env
 from tests.production.conftest import BUCKET, lake_keys, opened_production_instance
 
-PARALLEL_RUNS = 4
 API_POOL_LIMIT = 2
 PARALLEL_DOWNLOADS = 2  # API requests one step may have in flight at once
 CAMPAIGN_RUNS = 40
@@ -88,7 +85,7 @@ def _runs(instance: dg.DagsterInstance, job_name: str) -> list[Any]:
 
 
 @pytest.mark.slow
-def test_parallel_sync_on_postgres_instance_postgres_warehouse_and_s3_lake(
+def test_sync_on_postgres_instance_postgres_warehouse_and_s3_lake(
     make_simulator: Any,
     postgres_url: str,
     production_instance: dg.DagsterInstance,
@@ -107,7 +104,6 @@ def test_parallel_sync_on_postgres_instance_postgres_warehouse_and_s3_lake(
     env.update(
         NUDGE_LAKE_ROOT=f"s3://{BUCKET}/{prefix}",
         NUDGE_PARALLEL_DOWNLOADS=str(PARALLEL_DOWNLOADS),
-        NUDGE_SYNC_PARALLEL=str(PARALLEL_RUNS),
         **aws_env(s3_endpoint),
         **dagster_pg_env(instance_database),
     )
@@ -127,19 +123,15 @@ def test_parallel_sync_on_postgres_instance_postgres_warehouse_and_s3_lake(
     assert all(k.endswith(".parquet") for k in parts), parts[:5]
     assert not (tmp_path / "lake").exists()
 
-    # Four runs of ten partitions, each in its own worker process, overlapping.
+    # One Dagster run lands the 40 campaign runs side by side.
     runs = _runs(production_instance, "campaign_run_job")
-    assert [r.dagster_run.status for r in runs] == [dg.DagsterRunStatus.SUCCESS] * PARALLEL_RUNS
-    assert len({r.dagster_run.tags[WORKER_TAG] for r in runs}) == PARALLEL_RUNS
-    assert _max_overlap([(r.start_time, r.end_time) for r in runs]) >= 2
+    assert [r.dagster_run.status for r in runs] == [dg.DagsterRunStatus.SUCCESS]
     materialized = production_instance.get_materialized_partitions(dg.AssetKey("messages"))
     assert len(materialized) == CAMPAIGN_RUNS
 
-    # The pool, across processes: never more API requests than the pool's steps may make,
-    # and every slot given back. (Step intervals from the event log are not used: their
-    # timestamps come from several processes and once overlapped one step beyond the limit
-    # under heavy load.)
-    assert 2 <= stats["concurrent_high_water"] <= API_POOL_LIMIT * PARALLEL_DOWNLOADS
+    # Requests at once: the landing's (publishes, polls, downloads) share
+    # NUDGE_PARALLEL_DOWNLOADS slots in the process; one more from the snapshots or customers.
+    assert 2 <= stats["concurrent_high_water"] <= PARALLEL_DOWNLOADS + 1
     pool = production_instance.event_log_storage.get_concurrency_info(API_POOL)
     assert (pool.slot_count, pool.active_slot_count) == (API_POOL_LIMIT, 0)
 
@@ -151,7 +143,7 @@ def test_parallel_sync_on_postgres_instance_postgres_warehouse_and_s3_lake(
     assert sim.stats()["calls"].get(PUBLISH, 0) == 0
     assert last_load(postgres_url) == before
     assert landed_messages(postgres_url) == expected
-    assert len(_runs(production_instance, "campaign_run_job")) == PARALLEL_RUNS
+    assert len(_runs(production_instance, "campaign_run_job")) == 1
     assert lake_keys(s3_endpoint, f"{prefix}/messages/") == keys
     assert f"{CAMPAIGN_RUNS} already up to date" in second.stdout
 
@@ -162,5 +154,5 @@ def test_max_overlap_counts_intervals_open_at_once() -> None:
     assert _max_overlap([(0, 5), (1, 2), (1.5, 3), (4, 6)]) == 3
     assert Counter(API_STEPS) == Counter(
         {"campaigns", "campaign_runs", "customer_groups", "customer_profile_fields"}
-        | {"message_export", "message_files", "customers"}
+        | {"campaign_run_landing", "customers"}
     )
