@@ -393,7 +393,7 @@ def backfill_200(ctx: Context) -> Report:
     single = ctx.sims.get(f"{ONE_MILLION}", harness.single_run_config(ONE_MILLION, ROWS_PER_FILE))
     storages = ["sqlite", "postgres"] if ctx.dagster_postgres else ["sqlite"]
     found: dict[str, dict[str, list[Measured]]] = {
-        s: {"backfill": [], "single": [], "parallel": []} for s in storages
+        s: {"backfill": [], "single": []} for s in storages
     }
     for i in range(ctx.long_rounds):
         for storage in storages:
@@ -401,8 +401,6 @@ def backfill_200(ctx: Context) -> Report:
                 ("backfill", many, runs * per_run, ()),
                 ("single", single, ONE_MILLION, ()),
             ]
-            if storage == "sqlite":  # reported beside the target: the same, 2 runs at once
-                contestants.append(("parallel", many, runs * per_run, ("--parallel", "2")))
             for name, sim, rows, args in contestants if i % 2 == 0 else reversed(contestants):
                 with dagster_database(storage) as dagster_url:
                     measured, _ = our_sync(ctx, sim, name, rows, dagster_url, args)
@@ -432,15 +430,6 @@ def backfill_200(ctx: Context) -> Report:
                 )
             )
         ratios[storage] = paired_ratio(backfills, singles)
-    parallel = found["sqlite"]["parallel"]
-    report.rows.append(
-        (
-            f"{runs} runs × {per_run:,} messages, `sync --parallel 2`",
-            fmt_s([m.seconds for m in parallel]),
-            rows_per_s(runs * per_run, [m.seconds for m in parallel]),
-            fmt_mb([m.peak_rss_mb for m in parallel]),
-        )
-    )
     report.target(
         "backfill / single partition",
         ratios["sqlite"],
@@ -451,19 +440,8 @@ def backfill_200(ctx: Context) -> Report:
         storage: {name: [m.seconds for m in values] for name, values in found[storage].items()}
         for storage in storages
     }
-    report.data["ratios"] = {
-        **ratios,
-        "sqlite_parallel_2": paired_ratio(parallel, found["sqlite"]["single"]),
-    }
+    report.data["ratios"] = ratios
     report.data["simulator_calls"] = harness.sim_calls(many)
-    report.rows.append(
-        (
-            "ratio with `--parallel 2` (reported, not the target)",
-            f"{paired_ratio(parallel, found['sqlite']['single']):.2f}",
-            "",
-            "",
-        )
-    )
     if "postgres" in ratios:
         report.rows.append(
             ("ratio with the instance on PostgreSQL", f"{ratios['postgres']:.2f}", "", "")

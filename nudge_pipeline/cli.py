@@ -61,6 +61,48 @@ def check() -> None:
         raise typer.Exit(code=1)
 
 
+@app.command()
+def plan(
+    campaign: Annotated[
+        list[str] | None,
+        typer.Option("--campaign", help="Only this campaign id (repeatable). Default: all."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+) -> None:
+    """Show what a sync would publish (and the quota it spends), reuse and skip; changes nothing."""
+    import json
+
+    from nudge_pipeline.lake import Lake
+    from nudge_pipeline.landing.plan import PUBLISH, plan_sync
+    from nudge_pipeline.nudgescribe import ClientConfig, NudgescribeClient
+
+    settings = _settings_or_exit()
+    missing = settings.missing_api_message()
+    if missing:
+        typer.echo(f"error: {missing}", err=True)
+        raise typer.Exit(code=2)
+    with NudgescribeClient(ClientConfig.from_settings(settings)) as client:
+        the_plan = plan_sync(
+            client, Lake(settings.lake_root), settings.publish_stages, campaign or []
+        )
+    if as_json:
+        typer.echo(json.dumps(the_plan.as_json(), indent=2, ensure_ascii=False))
+        return
+    counts = the_plan.counts()
+    typer.echo(
+        f"would publish {the_plan.quota} run(s) (spends {the_plan.quota} of the account's "
+        f"quota), reuse {counts['reuse']}, leave {counts['up to date']} up to date, "
+        f"skip {counts['skip']}"
+    )
+    for run in the_plan.runs:
+        if run.action == PUBLISH:
+            typer.echo(f"  publish  {run.campaign_name or run.campaign_id}  run {run.run_id}")
+    for reason, count in the_plan.skip_reasons().most_common():
+        typer.echo(f"  skip {count:>4}  {reason}")
+    for campaign_id, error in the_plan.unreadable_campaigns.items():
+        typer.echo(f"error: campaign {campaign_id}: run history unreadable: {error}", err=True)
+
+
 def _settings_or_exit() -> Any:
     from nudge_pipeline.settings import SettingsError, load_settings
 

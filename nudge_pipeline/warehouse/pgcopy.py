@@ -22,8 +22,18 @@ _PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 _PG_EPOCH_US = int(_PG_EPOCH.timestamp()) * 1_000_000
 _PG_EPOCH_DAYS = date(2000, 1, 1).toordinal() - date(1970, 1, 1).toordinal()
 _NULL_FIELD = struct.pack("!i", -1)
-_JSONB_VERSION = pa.scalar(b"\x01", pa.binary())
-_EMPTY = pa.scalar(b"", pa.binary())
+
+
+def _binary_scalar(data: bytes) -> pa.Scalar:
+    # Built from buffers: pa.scalar on a Python value makes pyarrow import pandas.
+    offsets = struct.pack("<ii", 0, len(data))
+    return pa.Array.from_buffers(pa.binary(), 1, [None, pa.py_buffer(offsets), pa.py_buffer(data)])[
+        0
+    ]
+
+
+_JSONB_VERSION = _binary_scalar(b"\x01")
+_EMPTY = _binary_scalar(b"")
 
 # An Arrow array (one value per row) or a binary scalar (the same bytes in every row).
 Piece: TypeAlias = Any
@@ -94,7 +104,7 @@ def encode_field(arr: pa.Array, *, jsonb: bool = False) -> list[Piece]:
 def _nulls_empty(body: pa.Array, valid: np.ndarray | None) -> pa.Array:
     if valid is None:
         return body
-    return pc.if_else(pa.array(valid), body, pa.scalar(b"", pa.binary()))
+    return pc.if_else(pa.array(valid), body, _EMPTY)
 
 
 def encode_constant(value: str | int | datetime | None, arrow_type: pa.DataType) -> bytes:
