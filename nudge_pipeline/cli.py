@@ -73,6 +73,7 @@ def plan(
     import json
 
     from nudge_pipeline.lake import Lake
+    from nudge_pipeline.landing.failures import cause_of, describe
     from nudge_pipeline.landing.plan import PUBLISH, plan_sync
     from nudge_pipeline.nudgescribe import ClientConfig, NudgescribeClient
 
@@ -81,10 +82,14 @@ def plan(
     if missing:
         typer.echo(f"error: {missing}", err=True)
         raise typer.Exit(code=2)
-    with NudgescribeClient(ClientConfig.from_settings(settings)) as client:
-        the_plan = plan_sync(
-            client, Lake(settings.lake_root), settings.publish_stages, campaign or []
-        )
+    try:
+        with NudgescribeClient(ClientConfig.from_settings(settings)) as client:
+            the_plan = plan_sync(
+                client, Lake(settings.lake_root), settings.publish_stages, campaign or []
+            )
+    except Exception as exc:
+        typer.echo(f"error: {cause_of(exc)}: {describe(exc)}", err=True)
+        raise typer.Exit(code=1) from None
     if as_json:
         typer.echo(json.dumps(the_plan.as_json(), indent=2, ensure_ascii=False))
         return

@@ -128,7 +128,7 @@ class Lake:
         try:
             with self.fs.open_input_stream(self.fs_path(rel)) as src:
                 return bytes(src.read())
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # under a file: cannot exist either
             return None
 
     def parquet_file(self, rel: str) -> pq.ParquetFile:

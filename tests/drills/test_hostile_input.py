@@ -630,3 +630,32 @@ def test_a_customer_page_with_a_wrong_type_lands_nothing_of_its_group(
     assert pipeline.customer_files(victim) == {} and pipeline.customer_rows(victim) == []
     assert bystander not in outcome.failures
     assert len(pipeline.customer_rows(bystander)) == WORLD.customers_per_group
+
+
+def test_a_row_the_api_counted_but_the_export_lacks_fails_the_reconciliation(
+    pipeline: Pipeline, proxy: TamperingProxy, runs: list[Partition]
+) -> None:
+    victim, bystander = victim_and_bystander(runs)
+
+    def one_more_message(upstream: Answer, _body: Any) -> Answer:
+        history = upstream.data()
+        for run in history:
+            if run["run_id"] == victim.run_id:
+                run["message_count"] += 1
+        return upstream.with_json(history)
+
+    proxy.tamper(HISTORY, one_more_message, campaign_id=victim.campaign_id)
+    outcome = pipeline.land(victim, bystander)
+    checks = {c.check_name: c for c in outcome.result.get_asset_check_evaluations()}
+    reconcile = checks["rows_reconcile_api_csv_parquet_table"]
+    assert not reconcile.passed
+    mismatched = reconcile.metadata["mismatched"].value
+    assert set(mismatched) == {victim.key}
+    counts = mismatched[victim.key]
+    rows = sum(victim.expected.values())
+    assert counts == {
+        "csv_rows": rows,
+        "parquet_rows": rows,
+        "table_rows": rows,
+        "api_message_count": rows + 1,
+    }

@@ -68,3 +68,39 @@ def test_plan_with_a_bad_key_fails_clearly(
     assert result.returncode != 0
     assert "not-the-secret" not in result.stdout + result.stderr
     assert _mutating_calls(sim.stats()) == {}
+
+
+def test_plan_against_a_refused_connection_fails_fast_with_the_url(
+    duckdb_url: str, tmp_path: Path
+) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "NUDGESCRIBE_BASE_URL": f"http://127.0.0.1:{port}",
+        "NUDGESCRIBE_API_CODE": "code",
+        "NUDGESCRIBE_TOKEN": "a.b.c",
+        "NUDGE_LAKE_ROOT": str(tmp_path / "lake"),
+        "NUDGE_WAREHOUSE_URL": duckdb_url,
+    }
+    result = _plan(env)
+    assert result.returncode != 0
+    assert f"127.0.0.1:{port}" in result.stdout + result.stderr
+
+
+def test_plan_on_a_spent_quota_and_an_unwritable_lake_still_says_what_it_would_do(
+    make_simulator: Any, duckdb_url: str, tmp_path: Path
+) -> None:
+    sim = make_simulator(workspaces=1, publish_quota=0)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    env = sync_env(sim, tmp_path, duckdb_url, NUDGE_LAKE_ROOT=str(blocker / "lake"))
+    sim.reset_stats()
+    result = _plan(env, "--json")
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    assert plan["quota_spent"] > 0  # what a sync would try; the plan itself spends nothing
+    assert _mutating_calls(sim.stats()) == {}
