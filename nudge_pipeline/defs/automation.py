@@ -40,11 +40,11 @@ _AC = dg.AutomationCondition
 _HANDLED = (_AC.newly_requested() | _AC.newly_updated()).with_label("requested_or_updated")
 
 
-def _once(trigger: dg.AutomationCondition) -> dg.AutomationCondition:
-    return trigger.since(_HANDLED)
+def _once(trigger: dg.AutomationCondition, label: str) -> dg.AutomationCondition:
+    return trigger.since(_HANDLED).with_label(label)
 
 
-NEW_PARTITION = _once(_AC.newly_missing()).with_label("new_partition_since_handled")
+NEW_PARTITION = _once(_AC.newly_missing(), "new_partition_since_handled")
 
 # campaign_run_landing: each new partition once, after the snapshot it depends on exists.
 LANDING_CONDITION = (NEW_PARTITION & ~_AC.any_deps_missing() & ~_AC.in_progress()).with_label(
@@ -53,7 +53,8 @@ LANDING_CONDITION = (NEW_PARTITION & ~_AC.any_deps_missing() & ~_AC.in_progress(
 
 # Snapshots list the API themselves; their deps are lineage, so a missing dep does not block.
 SNAPSHOT_CONDITION = (
-    _once(_AC.newly_missing() | _AC.any_deps_updated()) & ~_AC.in_progress()
+    _once(_AC.newly_missing() | _AC.any_deps_updated(), "missing_or_deps_updated")
+    & ~_AC.in_progress()
 ).with_label("refresh_after_discovery")
 
 _GROUP_REPORTED = (
@@ -62,7 +63,7 @@ _GROUP_REPORTED = (
     .with_label("new_runs_reported")
 )
 CUSTOMERS_CONDITION = (
-    _once(_AC.newly_missing() | _GROUP_REPORTED) & ~_AC.in_progress()
+    _once(_AC.newly_missing() | _GROUP_REPORTED, "new_or_reported") & ~_AC.in_progress()
 ).with_label("land_new_or_addressed_groups")
 
 

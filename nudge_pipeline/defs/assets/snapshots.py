@@ -5,6 +5,7 @@ content has not changed since the last materialization, nothing is written.
 """
 
 from datetime import UTC, datetime
+from typing import Any
 
 import dagster as dg
 import pyarrow as pa
@@ -126,7 +127,7 @@ def campaigns(
     )
 
 
-SNAPSHOT_OF_CAMPAIGNS = dict(
+SNAPSHOT_OF_CAMPAIGNS: dict[str, Any] = dict(
     group_name=GROUP,
     pool=API_POOL,
     deps=[campaigns],
