@@ -35,6 +35,9 @@ def sync(
             "its runs side by side.",
         ),
     ] = 1,
+    details: Annotated[
+        bool, typer.Option("--details", help="List every run with its full note.")
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show library logs.")] = False,
 ) -> None:
     """Discover campaign runs, register them in Dagster and materialize what is new."""
@@ -45,7 +48,7 @@ def sync(
     quiet_libraries(verbose)
     prepare_environment(lake_root, warehouse_url, dagster_home)
     console = Console()
-    report = run_sync_command(campaign or [], console, parallel=parallel)
+    report = run_sync_command(campaign or [], console, parallel=parallel, details=details)
     _exit_on_failures(report)
 
 
