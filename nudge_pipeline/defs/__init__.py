@@ -16,11 +16,7 @@ def build_defs(resources: Mapping[str, Any] | None = None) -> dg.Definitions:
     from nudge_pipeline.defs.assets.customers import customers
     from nudge_pipeline.defs.assets.messages import MESSAGE_ASSETS
     from nudge_pipeline.defs.assets.snapshots import SNAPSHOT_ASSETS
-    from nudge_pipeline.defs.automation import (
-        automation_sensor,
-        new_campaign_runs,
-        with_landing_condition,
-    )
+    from nudge_pipeline.defs.automation import automation_sensor, new_campaign_runs
     from nudge_pipeline.defs.freshness import freshness_checks, freshness_sensor
     from nudge_pipeline.defs.jobs import ALL_JOBS
     from nudge_pipeline.defs.resources import resources_from_env
@@ -32,7 +28,7 @@ def build_defs(resources: Mapping[str, Any] | None = None) -> dg.Definitions:
         assets=[
             new_campaign_runs,
             *SNAPSHOT_ASSETS,
-            *(with_landing_condition(a) for a in MESSAGE_ASSETS),
+            *MESSAGE_ASSETS,
             customers,
         ],
         asset_checks=fresh,

@@ -1,25 +1,27 @@
-"""Declarative Automation: what lands by itself once the discovery sensor has found it.
+"""Declarative Automation: what refreshes by itself after the discovery sensor's finds.
 
-The discovery sensor only discovers: it adds partitions and reports `new_campaign_runs`, an
-external asset partitioned by customer group. From those events the conditions below ask for:
+The discovery sensor adds partitions, requests the runs that land new campaign runs, and
+reports `new_campaign_runs`, an external asset partitioned by customer group. From those
+events the conditions below ask for:
 
-- every new partition of `campaign_runs` and `customer_groups` (once: a skipped or failed
-  partition is not asked for again until someone materializes it);
 - the snapshots, whenever new runs were reported, so names and run numbers are current;
-- the customers of each group that new runs address.
+- the customers of each new customer group, and of each group that new runs address.
 
-Partitions that were never landed when automation is switched on count as new on its first
-evaluation, so turning it on catches up once. Schedules remain only for time-driven refreshes.
+Each is asked for once per trigger; what is missing when automation is switched on counts
+as a trigger on its first evaluation, so switching it on catches up once. Schedules remain
+only for time-driven refreshes.
 """
 
 from __future__ import annotations
+
+import os
 
 import dagster as dg
 
 from nudge_pipeline.defs.partitions import customer_groups_partitions
 
 AUTOMATION_SENSOR = "nudgescribe_automation"
-AUTOMATION_INTERVAL_SECONDS = 30
+AUTOMATION_INTERVAL_SECONDS = int(os.environ.get("NUDGE_AUTOMATION_INTERVAL_SECONDS") or 30)
 
 NEW_CAMPAIGN_RUNS = dg.AssetKey("new_campaign_runs")
 
@@ -44,13 +46,6 @@ def _once(trigger: dg.AutomationCondition, label: str) -> dg.AutomationCondition
     return trigger.since(_HANDLED).with_label(label)
 
 
-NEW_PARTITION = _once(_AC.newly_missing(), "new_partition_since_handled")
-
-# campaign_run_landing: each new partition once, after the snapshot it depends on exists.
-LANDING_CONDITION = (NEW_PARTITION & ~_AC.any_deps_missing() & ~_AC.in_progress()).with_label(
-    "land_new_campaign_runs"
-)
-
 # Snapshots list the API themselves; their deps are lineage, so a missing dep does not block.
 SNAPSHOT_CONDITION = (
     _once(_AC.newly_missing() | _AC.any_deps_updated(), "missing_or_deps_updated")
@@ -67,18 +62,15 @@ CUSTOMERS_CONDITION = (
 ).with_label("land_new_or_addressed_groups")
 
 
-def with_landing_condition(assets: dg.AssetsDefinition) -> dg.AssetsDefinition:
-    """The campaign-run multi-asset with LANDING_CONDITION on each of its specs."""
-    return assets.map_asset_specs(
-        lambda spec: spec.replace_attributes(automation_condition=LANDING_CONDITION)
-    )
-
-
 automation_sensor = dg.AutomationConditionSensorDefinition(
     AUTOMATION_SENSOR,
     target=dg.AssetSelection.all(),
     minimum_interval_seconds=AUTOMATION_INTERVAL_SECONDS,
     default_status=dg.DefaultSensorStatus.STOPPED,
-    description="Evaluates the automation conditions of the Nudgescribe assets; partitioned "
-    "requests become backfills, so the backfill policy (25 partitions a run) holds.",
+    # Plain runs, not backfills: in Dagster 1.13.27 an asset backfill that spans several
+    # levels of assets and every partition of a dynamic partitions definition fails
+    # ("Unable to determine root partitions for backfill").
+    emit_backfills=False,
+    description="Refreshes the snapshots after new campaign runs were reported, and the "
+    "customers of new groups and of groups that new runs address.",
 )

@@ -140,11 +140,20 @@ def _env(environ: Mapping[str, str], name: str, default: Any) -> Any:
     return dg.EnvVar(name) if value is not None and value.strip() else default
 
 
-def resources_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+def resources_from_env(
+    environ: Mapping[str, str] | None = None,
+    *,
+    base_url: str | None = None,
+    lake_root: str | None = None,
+    warehouse_url: str | None = None,
+    publish_stages: str | None = None,
+) -> dict[str, Any]:
+    """The resources from NUDGESCRIBE_* / NUDGE_* variables; a keyword given here wins."""
     env = os.environ if environ is None else environ
     return {
         "nudgescribe": NudgescribeResource(
-            base_url=_env(env, "NUDGESCRIBE_BASE_URL", "https://client-api.nudgescribe.com"),
+            base_url=base_url
+            or _env(env, "NUDGESCRIBE_BASE_URL", "https://client-api.nudgescribe.com"),
             api_code=_env(env, "NUDGESCRIBE_API_CODE", ""),
             api_key=_env(env, "NUDGESCRIBE_API_KEY", ""),
             api_secret=_env(env, "NUDGESCRIBE_API_SECRET", ""),
@@ -154,7 +163,7 @@ def resources_from_env(environ: Mapping[str, str] | None = None) -> dict[str, An
             download_hosts=_env(env, "NUDGESCRIBE_DOWNLOAD_HOSTS", ""),
             export_type=_env(env, "NUDGESCRIBE_EXPORT_TYPE", "utf8"),
             profile_key=_env(env, "NUDGESCRIBE_PROFILE_KEY", ""),
-            publish_stages=_env(env, "NUDGE_PUBLISH_STAGES", "Published"),
+            publish_stages=publish_stages or _env(env, "NUDGE_PUBLISH_STAGES", "Published"),
             parallel_downloads=int(
                 env.get("NUDGE_PARALLEL_DOWNLOADS", "") or DEFAULT_PARALLEL_DOWNLOADS
             ),
@@ -162,6 +171,8 @@ def resources_from_env(environ: Mapping[str, str] | None = None) -> dict[str, An
             exports_in_flight=int(env.get("NUDGE_EXPORTS_IN_FLIGHT", "") or 32),
             claim_lease_seconds=float(env.get("NUDGE_CLAIM_LEASE_SECONDS", "") or 120.0),
         ),
-        "lake": LakeResource(root=_env(env, "NUDGE_LAKE_ROOT", DEFAULT_LAKE_ROOT)),
-        "warehouse": WarehouseResource(url=_env(env, "NUDGE_WAREHOUSE_URL", DEFAULT_WAREHOUSE_URL)),
+        "lake": LakeResource(root=lake_root or _env(env, "NUDGE_LAKE_ROOT", DEFAULT_LAKE_ROOT)),
+        "warehouse": WarehouseResource(
+            url=warehouse_url or _env(env, "NUDGE_WAREHOUSE_URL", DEFAULT_WAREHOUSE_URL)
+        ),
     }

@@ -1,4 +1,4 @@
-"""Declarative Automation: what the conditions ask for as partitions appear and get handled."""
+"""Declarative Automation: what the conditions ask for after the discovery sensor's finds."""
 
 from typing import Any
 
@@ -11,7 +11,7 @@ from nudge_pipeline.defs.resources import resources_from_env
 
 RUN_A, RUN_B = "c1~r1", "c1~r2"
 SNAPSHOTS = ["campaigns", "campaign_runs", "customer_groups", "customer_profile_fields"]
-LANDING = ["message_export", "message_files", "messages"]
+LANDING = ["message_export", "message_files", "messages"]  # requested by the sensor, not here
 
 
 def _requested(result: Any, key: str) -> set[str | None]:
@@ -25,7 +25,7 @@ def _materialize(instance: dg.DagsterInstance, key: str, partition: str | None =
     instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=partition))
 
 
-def test_new_partitions_land_once_and_new_runs_refresh_snapshots_and_their_groups() -> None:
+def test_reported_runs_refresh_snapshots_and_their_groups_and_new_groups_land_once() -> None:
     defs = build_defs(resources_from_env({}))
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(CUSTOMER_GROUPS, ["g2"])
@@ -45,15 +45,11 @@ def test_new_partitions_land_once_and_new_runs_refresh_snapshots_and_their_group
     instance.add_dynamic_partitions(CUSTOMER_GROUPS, ["g1"])
     _materialize(instance, NEW_CAMPAIGN_RUNS.to_user_string(), "g2")
     found = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=quiet.cursor)
-    for key in LANDING:
-        assert _requested(found, key) == {RUN_A, RUN_B}, key
+    assert not any(_requested(found, key) for key in LANDING)
     assert {k for k in SNAPSHOTS if _requested(found, k)} == set(SNAPSHOTS)
     # g1 is new; g2 already landed but new runs address it.
     assert _requested(found, "customers") == {"g1", "g2"}
 
-    # RUN_B was skipped (no materialization): it is not asked for again.
-    for key in LANDING:
-        _materialize(instance, key, RUN_A)
     for key in SNAPSHOTS:
         _materialize(instance, key)
     _materialize(instance, "customers", "g1")
@@ -61,15 +57,18 @@ def test_new_partitions_land_once_and_new_runs_refresh_snapshots_and_their_group
     assert again.total_requested == 0
 
 
-def test_partitions_never_landed_before_automation_is_switched_on_are_caught_up_once() -> None:
+def test_what_is_missing_when_automation_is_switched_on_is_asked_for_once() -> None:
     defs = build_defs(resources_from_env({}))
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(CAMPAIGN_RUNS, [RUN_A])
-    for key in SNAPSHOTS:
+    instance.add_dynamic_partitions(CUSTOMER_GROUPS, ["g1"])
+    for key in SNAPSHOTS[:2]:
         _materialize(instance, key)
 
     first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
-    assert _requested(first, "messages") == {RUN_A}
-    assert not any(_requested(first, k) for k in SNAPSHOTS)
+    assert {k for k in SNAPSHOTS if _requested(first, k)} == set(SNAPSHOTS[2:])
+    assert _requested(first, "customers") == {"g1"}
+    assert not any(_requested(first, key) for key in LANDING)
+    # Requested but never landed (failed or skipped): not asked for again.
     second = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
     assert second.total_requested == 0

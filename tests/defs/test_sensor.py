@@ -1,4 +1,4 @@
-"""The discovery sensor: partitions and reports for new work, no runs, nothing on a quiet tick."""
+"""The discovery sensor: partitions, runs and reports for new work, nothing on a quiet tick."""
 
 from typing import Any
 
@@ -22,7 +22,7 @@ def _apply(instance: dg.DagsterInstance, result: dg.SensorResult) -> None:
         instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
 
 
-def test_new_runs_become_partitions_and_reports_and_a_quiet_tick_changes_nothing(
+def test_new_runs_become_partitions_runs_and_reports_and_a_quiet_tick_changes_nothing(
     make_simulator: Any, resources_factory: Any
 ) -> None:
     sim = make_simulator()
@@ -31,18 +31,19 @@ def test_new_runs_become_partitions_and_reports_and_a_quiet_tick_changes_nothing
 
     first = _tick(instance, resources, None)
     assert isinstance(first, dg.SensorResult)
-    assert not first.run_requests and first.cursor is None
+    assert first.cursor is None
     added = {
         r.partitions_def_name: set(r.partition_keys) for r in first.dynamic_partitions_requests
     }
     assert added[CAMPAIGN_RUNS] and added[CUSTOMER_GROUPS]
     reported = {e.partition: e.metadata["campaign_run_keys"].value for e in first.asset_events}
     assert {e.asset_key for e in first.asset_events} == {NEW_CAMPAIGN_RUNS}
-    # Only eligible runs are reported, each under the group its campaign addresses.
+    # Only eligible runs are requested and reported, each under the group it addresses.
     reported_runs = {k for keys in reported.values() for k in keys}
     assert reported_runs and reported_runs < added[CAMPAIGN_RUNS]
     assert set(reported) <= added[CUSTOMER_GROUPS]
     _apply(instance, first)
+    assert _requested_partitions(instance, first) == reported_runs
 
     assert isinstance(_tick(instance, resources, None), dg.SkipReason)
 
@@ -59,7 +60,21 @@ def test_new_runs_become_partitions_and_reports_and_a_quiet_tick_changes_nothing
         (group, [key])
     ]
     _apply(instance, third)
+    assert [r.run_key for r in third.run_requests] == [f"land:{key}:{key}"]
+    assert _requested_partitions(instance, third) == {key}
     assert isinstance(_tick(instance, resources, None), dg.SkipReason)
+
+
+def _requested_partitions(instance: dg.DagsterInstance, result: dg.SensorResult) -> set[str]:
+    """The partitions the run requests cover, resolved as Dagster resolves range tags."""
+    keys = list(instance.get_dynamic_partitions(CAMPAIGN_RUNS))
+    covered: set[str] = set()
+    for request in result.run_requests or []:
+        assert request.job_name == "campaign_run_job"
+        first = keys.index(request.tags["dagster/asset_partition_range_start"])
+        last = keys.index(request.tags["dagster/asset_partition_range_end"])
+        covered |= set(keys[first : last + 1])
+    return covered
 
 
 def _published_campaign(resources: dict[str, Any]) -> tuple[str, str | None]:
