@@ -118,7 +118,7 @@ def test_a_defs_yaml_brings_the_connector_into_a_teams_project(tmp_path: Path) -
     listed = _dg(project, "list", "defs", "--json")
     assert listed.returncode == 0, listed.stdout[-3000:] + listed.stderr[-3000:]
     found = json.loads(listed.stdout[listed.stdout.index("{") :])
-    assets = {a["key"] for a in found["assets"]}
+    assets = {a["asset_key"] for a in found["assets"]}
     assert CONNECTOR_ASSETS | {"weekly_engagement"} <= assets
     sensors = {s["name"] for s in found.get("sensors", [])}
     assert {"nudgescribe_discovery_sensor", "nudgescribe_automation"} <= sensors
