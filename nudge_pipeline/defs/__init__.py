@@ -25,12 +25,7 @@ def build_defs(resources: Mapping[str, Any] | None = None) -> dg.Definitions:
 
     fresh = freshness_checks([*SNAPSHOT_ASSETS, customers])
     return dg.Definitions(
-        assets=[
-            new_campaign_runs,
-            *SNAPSHOT_ASSETS,
-            *MESSAGE_ASSETS,
-            customers,
-        ],
+        assets=[new_campaign_runs, *SNAPSHOT_ASSETS, *MESSAGE_ASSETS, customers],
         asset_checks=fresh,
         jobs=ALL_JOBS,
         sensors=[nudgescribe_discovery_sensor, automation_sensor, freshness_sensor(fresh)],
