@@ -29,6 +29,9 @@ def sync(
         str | None,
         typer.Option(help="Dagster instance folder [env DAGSTER_HOME; default dagster_home]"),
     ] = None,
+    details: Annotated[
+        bool, typer.Option("--details", help="List every run with its full note.")
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show library logs.")] = False,
 ) -> None:
     """Discover campaign runs, register them in Dagster and materialize what is new."""
@@ -44,7 +47,7 @@ def sync(
     quiet_libraries(verbose)
     prepare_environment(lake_root, warehouse_url, dagster_home)
     console = Console()
-    report = run_sync_command(campaign or [], console)
+    report = run_sync_command(campaign or [], console, details=details)
     _exit_on_failures(report)
 
 

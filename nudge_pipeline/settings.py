@@ -163,6 +163,18 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"),
         description="endpoint of an S3-compatible store (MinIO, Ceph) for an `s3://` lake",
     )
+    discovery_interval_seconds: int = Field(
+        300,
+        ge=1,
+        alias="NUDGE_DISCOVERY_INTERVAL_SECONDS",
+        description="how often the discovery sensor lists campaigns and runs",
+    )
+    automation_interval_seconds: int = Field(
+        30,
+        ge=1,
+        alias="NUDGE_AUTOMATION_INTERVAL_SECONDS",
+        description="how often the automation sensor evaluates its conditions",
+    )
     exports_in_flight: int = Field(
         32,
         ge=1,

@@ -12,9 +12,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from nudge_pipeline.settings import default_of, load_settings
 
@@ -129,21 +130,18 @@ class ProgressDisplay:
 # Beyond this many rows the table only lists failures; the totals line counts every run.
 # (A large account lists hundreds of ineligible runs, and rich takes seconds to lay them out.)
 SUMMARY_ROWS = 40
+# The compact summary fits an 80-column terminal: long campaign names are cut with an ellipsis.
+SUMMARY_WIDTH = 80
+CAMPAIGN_WIDTH = 32
 _STATE_ORDER = {"failed": 0, "not attempted": 1, "landed": 2, "up to date": 3, "skipped": 4}
 
 
 def summary_table(report: Any) -> Table:
+    """Every run on its own row, notes in full (`sync --details`)."""
     table = Table(title="campaign runs", show_lines=False)
     for column in ("campaign", "run", "stage", "result", "files", "rows", "note"):
         table.add_column(column, justify="right" if column in ("files", "rows") else "left")
-    runs = sorted(
-        report.runs,
-        key=lambda r: (_STATE_ORDER.get(r.state, 5), r.campaign_name, r.campaign_id, r.run_id),
-    )
-    shown = [r for i, r in enumerate(runs) if i < SUMMARY_ROWS or r.state == "failed"]
-    if len(shown) < len(runs):
-        table.caption = f"{len(runs) - len(shown)} more run(s) not listed"
-    for run in shown:
+    for run in _ordered(report.runs):
         table.add_row(
             run.campaign_name or run.campaign_id,
             run.run_id[:12],
@@ -154,6 +152,57 @@ def summary_table(report: Any) -> Table:
             run.reason,
         )
     return table
+
+
+def compact_summary(report: Any) -> Group:
+    """One line per landed or failed run (names cut to fit), one line per reason for the rest."""
+    parts: list[RenderableType] = []
+    runs = _ordered(report.runs)
+    landed = [r for r in runs if r.state == "landed"]
+    failed = [r for r in runs if r.state == "failed"]
+    if failed:
+        parts.append(_run_lines("failed", failed, "reason", lambda r: r.reason))
+    if landed:
+        shown = landed[:SUMMARY_ROWS]
+        table = _run_lines("landed", shown, "rows", lambda r: f"{r.rows:,}")
+        if len(shown) < len(landed):
+            table.caption = f"{len(landed) - len(shown)} more landed run(s); --details lists all"
+        parts.append(table)
+    for state in ("not attempted", "skipped"):
+        by_reason: dict[str, int] = {}
+        for run in runs:
+            if run.state == state:
+                by_reason[run.reason] = by_reason.get(run.reason, 0) + 1
+        for reason, count in sorted(by_reason.items(), key=lambda item: (-item[1], item[0])):
+            line = Text(f"{state} {count:,} run(s)", style="bold")
+            line.append(f": {reason}" if reason else "")
+            line.truncate(SUMMARY_WIDTH, overflow="ellipsis")
+            parts.append(line)
+    return Group(*parts)
+
+
+def _run_lines(title: str, runs: list[Any], last: str, value: Any) -> Table:
+    table = Table(title=title, title_justify="left", box=None, pad_edge=False)
+    table.add_column("campaign", no_wrap=True, overflow="ellipsis", max_width=CAMPAIGN_WIDTH)
+    table.add_column("run", no_wrap=True, min_width=8)
+    table.add_column("files", justify="right", no_wrap=True, min_width=5)
+    table.add_column(
+        last, no_wrap=True, overflow="ellipsis", justify="left" if last == "reason" else "right"
+    )
+    for run in runs:
+        table.add_row(
+            run.campaign_name or run.campaign_id,
+            run.run_id[:8],
+            str(run.files) if run.files else "",
+            value(run),
+        )
+    return table
+
+
+def _ordered(runs: Sequence[Any]) -> list[Any]:
+    return sorted(
+        runs, key=lambda r: (_STATE_ORDER.get(r.state, 5), r.campaign_name, r.campaign_id, r.run_id)
+    )
 
 
 def totals_line(report: Any) -> str:
@@ -168,7 +217,7 @@ def totals_line(report: Any) -> str:
     )
 
 
-def run_sync_command(campaign_ids: Sequence[str], console: Console) -> Any:
+def run_sync_command(campaign_ids: Sequence[str], console: Console, details: bool = False) -> Any:
     """Run the engine with progress; returns the SyncReport (environment already prepared)."""
     from nudge_pipeline.defs.sync import open_instance, run_sync
 
@@ -180,7 +229,7 @@ def run_sync_command(campaign_ids: Sequence[str], console: Console) -> Any:
     finally:
         instance.dispose()
     if report.runs:
-        console.print(summary_table(report))
+        console.print(summary_table(report) if details else compact_summary(report))
     console.print(totals_line(report))
     return report
 

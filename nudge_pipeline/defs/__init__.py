@@ -1,4 +1,4 @@
-"""Dagster definitions: resources, partitions, assets, checks, sensor, schedules and jobs.
+"""Dagster definitions: resources, partitions, assets, checks, sensors, schedules and jobs.
 
 This package orchestrates the client, the lake and the warehouse; it speaks no HTTP and
 no SQL itself.
@@ -16,15 +16,19 @@ def build_defs(resources: Mapping[str, Any] | None = None) -> dg.Definitions:
     from nudge_pipeline.defs.assets.customers import customers
     from nudge_pipeline.defs.assets.messages import MESSAGE_ASSETS
     from nudge_pipeline.defs.assets.snapshots import SNAPSHOT_ASSETS
+    from nudge_pipeline.defs.automation import automation_sensor, new_campaign_runs
+    from nudge_pipeline.defs.freshness import freshness_checks, freshness_sensor
     from nudge_pipeline.defs.jobs import ALL_JOBS
     from nudge_pipeline.defs.resources import resources_from_env
     from nudge_pipeline.defs.schedules import daily_customers_schedule, daily_snapshots_schedule
     from nudge_pipeline.defs.sensors import nudgescribe_discovery_sensor
 
+    fresh = freshness_checks([*SNAPSHOT_ASSETS, customers])
     return dg.Definitions(
-        assets=[*SNAPSHOT_ASSETS, *MESSAGE_ASSETS, customers],
+        assets=[new_campaign_runs, *SNAPSHOT_ASSETS, *MESSAGE_ASSETS, customers],
+        asset_checks=fresh,
         jobs=ALL_JOBS,
-        sensors=[nudgescribe_discovery_sensor],
+        sensors=[nudgescribe_discovery_sensor, automation_sensor, freshness_sensor(fresh)],
         schedules=[daily_snapshots_schedule, daily_customers_schedule],
         resources=dict(resources) if resources is not None else resources_from_env(),
     )

@@ -150,13 +150,20 @@ def _secret(environ: Mapping[str, str], name: str, value: SecretStr | None) -> A
     return value.get_secret_value() if value is not None else ""
 
 
-def resources_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Resources from the settings of `environ` (default: the process environment)."""
+def resources_from_env(
+    environ: Mapping[str, str] | None = None,
+    *,
+    base_url: str | None = None,
+    lake_root: str | None = None,
+    warehouse_url: str | None = None,
+    publish_stages: str | None = None,
+) -> dict[str, Any]:
+    """The resources from NUDGESCRIBE_* / NUDGE_* variables; a keyword given here wins."""
     env = os.environ if environ is None else environ
     settings = load_settings(env)
     return {
         "nudgescribe": NudgescribeResource(
-            base_url=settings.base_url or "",
+            base_url=base_url or settings.base_url or "",
             api_code=_secret(env, "NUDGESCRIBE_API_CODE", settings.api_code),
             api_key=_secret(env, "NUDGESCRIBE_API_KEY", settings.api_key),
             api_secret=_secret(env, "NUDGESCRIBE_API_SECRET", settings.api_secret),
@@ -166,14 +173,14 @@ def resources_from_env(environ: Mapping[str, str] | None = None) -> dict[str, An
             download_hosts=",".join(settings.download_hosts),
             export_type=settings.export_type,
             profile_key=_secret(env, "NUDGESCRIBE_PROFILE_KEY", settings.profile_key),
-            publish_stages=",".join(settings.publish_stages),
+            publish_stages=publish_stages or ",".join(settings.publish_stages),
             parallel_downloads=settings.parallel_downloads,
             settle_seconds=settings.export_settle_seconds,
             exports_in_flight=settings.exports_in_flight,
             claim_lease_seconds=settings.claim_lease_seconds,
         ),
-        "lake": LakeResource(root=settings.lake_root),
+        "lake": LakeResource(root=lake_root or settings.lake_root),
         "warehouse": WarehouseResource(
-            url=_secret(env, "NUDGE_WAREHOUSE_URL", settings.warehouse_url)
+            url=warehouse_url or _secret(env, "NUDGE_WAREHOUSE_URL", settings.warehouse_url)
         ),
     }

@@ -1,41 +1,46 @@
-"""The discovery sensor: new completed runs and customer groups become partitions and runs.
+"""The discovery sensor: new completed runs and customer groups become partitions.
 
-Its cursor holds the partition keys it has already requested, so a tick that finds nothing
-new requests nothing. Runs that are not eligible for publishing get a partition (for the UI
-and manual backfills) but no run.
+A tick adds the partitions, requests `campaign_run_job` for the new eligible runs (up to
+MAX_PARTITIONS_PER_RUN partitions a run, as a backfill would) and reports `new_campaign_runs`
+for each customer group those runs address; Declarative Automation (defs/automation.py) then
+refreshes the snapshots and those groups' customers, and lands new groups.
+
+It keeps no cursor: the instance's partitions record what was found, so a tick that finds
+nothing new changes nothing, and a tick whose result was lost is simply repeated. Run keys
+name their partitions, so the daemon never launches the same request twice.
 """
 
-import json
+from __future__ import annotations
+
+from collections import defaultdict
 
 import dagster as dg
 
-from nudge_pipeline.defs.jobs import campaign_run_job, customers_job
+from nudge_pipeline.defs.assets.common import MAX_PARTITIONS_PER_RUN
+from nudge_pipeline.defs.automation import NEW_CAMPAIGN_RUNS
+from nudge_pipeline.defs.jobs import campaign_run_job
 from nudge_pipeline.defs.partitions import CAMPAIGN_RUNS, CUSTOMER_GROUPS
 from nudge_pipeline.defs.resources import NudgescribeResource
-from nudge_pipeline.landing.discovery import discover
+from nudge_pipeline.defs.schedules import partition_ranges, range_tags
+from nudge_pipeline.landing.discovery import Discovery, discover
+from nudge_pipeline.settings import read_settings
 
-SENSOR_INTERVAL_SECONDS = 300
-
-
-def _load_cursor(text: str | None) -> dict[str, list[str]]:
-    if not text:
-        return {"runs": [], "groups": []}
-    data = json.loads(text)
-    return {"runs": list(data.get("runs", [])), "groups": list(data.get("groups", []))}
+SENSOR_INTERVAL_SECONDS = read_settings("discovery_interval_seconds").discovery_interval_seconds
 
 
 @dg.sensor(
     name="nudgescribe_discovery_sensor",
-    jobs=[campaign_run_job, customers_job],
+    jobs=[campaign_run_job],
     minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
     default_status=dg.DefaultSensorStatus.STOPPED,
-    description="Lists campaigns, run history and customer groups; adds partitions and "
-    "requests runs for newly completed, eligible campaign runs and new customer groups.",
+    description="Lists campaigns, run history and customer groups; adds a partition for each "
+    "new completed campaign run and customer group, requests runs for the new eligible "
+    "campaign runs and reports new_campaign_runs (the automation sensor refreshes snapshots "
+    "and customers after it).",
 )
 def nudgescribe_discovery_sensor(
     context: dg.SensorEvaluationContext, nudgescribe: NudgescribeResource
 ) -> dg.SensorResult | dg.SkipReason:
-    cursor = _load_cursor(context.cursor)
     with nudgescribe.client() as client:
         found = discover(client, nudgescribe.allowed_stages())
     for run in found.rejected_runs:
@@ -46,42 +51,55 @@ def nudgescribe_discovery_sensor(
     instance = context.instance
     known_runs = set(instance.get_dynamic_partitions(CAMPAIGN_RUNS))
     known_groups = set(instance.get_dynamic_partitions(CUSTOMER_GROUPS))
+    eligible = set(found.eligible_partition_keys)
     new_run_keys = [k for k in found.run_partition_keys if k not in known_runs]
     new_group_keys = [k for k in found.group_partition_keys if k not in known_groups]
-
-    requested_runs = set(cursor["runs"])
-    requested_groups = set(cursor["groups"])
-    run_keys = [k for k in found.eligible_partition_keys if k not in requested_runs]
-    group_keys = [k for k in found.group_partition_keys if k not in requested_groups]
     for run in found.completed_runs:
-        if run.partition_key and not run.eligibility.eligible and run.partition_key in new_run_keys:
+        if run.partition_key in new_run_keys and run.partition_key not in eligible:
             context.log.info(f"{run.partition_key}: not requested: {run.eligibility.reason}")
-
-    if not (new_run_keys or new_group_keys or run_keys or group_keys):
+    if not (new_run_keys or new_group_keys):
         return dg.SkipReason("nothing new")
 
-    partition_requests = []
+    # Eligible keys first and side by side, so that each run's partition range holds only them.
+    to_land = [k for k in new_run_keys if k in eligible]
+    requests = []
     if new_run_keys:
-        partition_requests.append(instance_request(CAMPAIGN_RUNS, new_run_keys))
+        rest = [k for k in new_run_keys if k not in eligible]
+        requests.append(_add(CAMPAIGN_RUNS, to_land + rest))
     if new_group_keys:
-        partition_requests.append(instance_request(CUSTOMER_GROUPS, new_group_keys))
-    run_requests = [
-        dg.RunRequest(run_key=f"customers:{k}", job_name=customers_job.name, partition_key=k)
-        for k in group_keys
-    ] + [
-        dg.RunRequest(run_key=f"run:{k}", job_name=campaign_run_job.name, partition_key=k)
-        for k in run_keys
-    ]
-    new_cursor = {
-        "runs": sorted(requested_runs | set(run_keys)),
-        "groups": sorted(requested_groups | set(group_keys)),
-    }
+        requests.append(_add(CUSTOMER_GROUPS, new_group_keys))
     return dg.SensorResult(
-        run_requests=run_requests,
-        dynamic_partitions_requests=partition_requests,
-        cursor=json.dumps(new_cursor, separators=(",", ":")),
+        run_requests=[
+            dg.RunRequest(
+                run_key=f"land:{first}:{last}",
+                job_name=campaign_run_job.name,
+                tags=range_tags(first, last),
+            )
+            for first, last in partition_ranges(to_land, MAX_PARTITIONS_PER_RUN)
+        ],
+        dynamic_partitions_requests=requests,
+        asset_events=_reports(found, set(to_land), set(found.group_partition_keys)),
     )
 
 
-def instance_request(name: str, keys: list[str]) -> dg.AddDynamicPartitionsRequest:
+def _add(name: str, keys: list[str]) -> dg.AddDynamicPartitionsRequest:
     return dg.AddDynamicPartitionsRequest(partitions_def_name=name, partition_keys=keys)
+
+
+def _reports(
+    found: Discovery, new_run_keys: set[str], group_keys: set[str]
+) -> list[dg.AssetMaterialization]:
+    """One new_campaign_runs event per customer group that new runs address."""
+    by_group: dict[str, list[str]] = defaultdict(list)
+    for run in found.completed_runs:
+        key, group = run.partition_key, run.campaign.customer_group_id
+        if key in new_run_keys and group in group_keys:
+            by_group[group].append(key)
+    return [
+        dg.AssetMaterialization(
+            asset_key=NEW_CAMPAIGN_RUNS,
+            partition=group,
+            metadata={"new_runs": len(keys), "campaign_run_keys": dg.MetadataValue.json(keys)},
+        )
+        for group, keys in sorted(by_group.items())
+    ]

@@ -51,6 +51,10 @@ def simulate_command(
     rows_per_file: Annotated[int, typer.Option()] = 1000,
     customer_groups: Annotated[int, typer.Option(help="Per workspace.")] = 2,
     customers_per_group: Annotated[int, typer.Option()] = 500,
+    messages_to_unknown_customers: Annotated[
+        bool,
+        typer.Option(help="Address messages past the group's size (customers_are_known fails)."),
+    ] = False,
     page_size: Annotated[int, typer.Option(help="Customers and run messages per page.")] = 100,
     token_ttl: Annotated[float, typer.Option(help="JWT lifetime, seconds.")] = 3600,
     export_duration: Annotated[float, typer.Option(help="Seconds an export job runs.")] = 3,
@@ -89,6 +93,7 @@ def simulate_command(
         rows_per_file=rows_per_file,
         customer_groups=customer_groups,
         customers_per_group=customers_per_group,
+        messages_to_unknown_customers=messages_to_unknown_customers,
         page_size=page_size,
         token_ttl=token_ttl,
         export_duration=export_duration,

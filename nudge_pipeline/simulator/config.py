@@ -20,6 +20,7 @@ STRUCTURAL_FIELDS = frozenset(
         "rows_per_file",
         "customer_groups",
         "customers_per_group",
+        "messages_to_unknown_customers",
     }
 )
 
@@ -35,6 +36,9 @@ class SimConfig:
     rows_per_file: int = 25
     customer_groups: int = 2
     customers_per_group: int = 40
+    # Off: a run's messages cycle through its group's customers. On: row n goes to the group's
+    # n-th customer id even past the group's size, so messages reach unknown customers.
+    messages_to_unknown_customers: bool = False
     page_size: int = 15
     # Auth.
     token_ttl: float = 3600.0

@@ -74,6 +74,7 @@ class ExportManager:
         group: CustomerGroup,
         *,
         rows_per_file: int,
+        recipients: int,
         duration: float,
         job_seed: str,
         fails: Callable[[str], bool],
@@ -87,7 +88,7 @@ class ExportManager:
                 self._files[run.run_id] = files
                 threading.Thread(
                     target=self._render,
-                    args=(files, run, group, rows_per_file),
+                    args=(files, run, group, rows_per_file, recipients),
                     name=f"render-{run.run_id}",
                     daemon=True,
                 ).start()
@@ -107,11 +108,13 @@ class ExportManager:
             return job
 
     @staticmethod
-    def _render(files: RunFiles, run: Run, group: CustomerGroup, rows_per_file: int) -> None:
+    def _render(
+        files: RunFiles, run: Run, group: CustomerGroup, rows_per_file: int, recipients: int
+    ) -> None:
         try:
             files.directory.mkdir(parents=True, exist_ok=True)
             for file_num in range(files.total):
-                render_file(run, group, file_num, rows_per_file, files.path(file_num))
+                render_file(run, group, file_num, rows_per_file, files.path(file_num), recipients)
                 files.rendered = file_num + 1
         except OSError:
             files.failed = True

@@ -112,11 +112,21 @@ def message_text(run: Run, row: int) -> str:
     )
 
 
+def recipient_count(run: Run, group: CustomerGroup, unknown_customers: bool) -> int:
+    """How many distinct customer ids a run's rows cycle through (row n: n mod this)."""
+    if unknown_customers or group.customer_count < 1:
+        return max(run.message_count, 1)
+    return group.customer_count
+
+
 def iter_messages(
-    run: Run, group: CustomerGroup, start: int, stop: int
+    run: Run, group: CustomerGroup, start: int, stop: int, recipients: int
 ) -> Iterator[dict[str, str]]:
     for row in range(start, min(stop, run.message_count)):
-        yield {"customer_id": customer_id(group, row), "message": message_text(run, row)}
+        yield {
+            "customer_id": customer_id(group, row % recipients),
+            "message": message_text(run, row),
+        }
 
 
 def file_count(run: Run, rows_per_file: int) -> int:
@@ -124,7 +134,7 @@ def file_count(run: Run, rows_per_file: int) -> int:
 
 
 def render_file(
-    run: Run, group: CustomerGroup, file_num: int, rows_per_file: int, path: Path
+    run: Run, group: CustomerGroup, file_num: int, rows_per_file: int, path: Path, recipients: int
 ) -> None:
     """Write one export file atomically; rows are pre-quoted so large runs render fast."""
     fmt = CsvFormat.for_run(run)
@@ -143,7 +153,7 @@ def render_file(
     eol = fmt.line_ending
     lines = [("\ufeff" if fmt.bom else "") + fmt.header() + eol]
     rows = range(start, stop)
-    ids = [f"{prefix}{row + 1:07d}" for row in rows]
+    ids = [f"{prefix}{row % recipients + 1:07d}" for row in rows]
     texts = [
         encoded[(row + offset) % n_templates][(row * 7 + offset) % n_names][
             (row * 3 + offset) % n_bodies

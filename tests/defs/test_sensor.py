@@ -1,9 +1,10 @@
-"""The discovery sensor: partitions plus run requests for new work, nothing on a quiet tick."""
+"""The discovery sensor: partitions, runs and reports for new work, nothing on a quiet tick."""
 
 from typing import Any
 
 import dagster as dg
 
+from nudge_pipeline.defs.automation import NEW_CAMPAIGN_RUNS
 from nudge_pipeline.defs.partitions import CAMPAIGN_RUNS, CUSTOMER_GROUPS, campaign_run_key
 from nudge_pipeline.defs.sensors import nudgescribe_discovery_sensor
 
@@ -21,7 +22,7 @@ def _apply(instance: dg.DagsterInstance, result: dg.SensorResult) -> None:
         instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
 
 
-def test_new_runs_become_partitions_and_runs_and_a_quiet_tick_requests_nothing(
+def test_new_runs_become_partitions_runs_and_reports_and_a_quiet_tick_changes_nothing(
     make_simulator: Any, resources_factory: Any
 ) -> None:
     sim = make_simulator()
@@ -30,34 +31,56 @@ def test_new_runs_become_partitions_and_runs_and_a_quiet_tick_requests_nothing(
 
     first = _tick(instance, resources, None)
     assert isinstance(first, dg.SensorResult)
+    assert first.cursor is None
     added = {
         r.partitions_def_name: set(r.partition_keys) for r in first.dynamic_partitions_requests
     }
-    requested = {r.partition_key for r in first.run_requests if r.job_name == "campaign_run_job"}
-    # Every completed run gets a partition; only eligible ones get a run.
-    assert requested and requested < added[CAMPAIGN_RUNS]
-    assert added[CUSTOMER_GROUPS]
+    assert added[CAMPAIGN_RUNS] and added[CUSTOMER_GROUPS]
+    reported = {e.partition: e.metadata["campaign_run_keys"].value for e in first.asset_events}
+    assert {e.asset_key for e in first.asset_events} == {NEW_CAMPAIGN_RUNS}
+    # Only eligible runs are requested and reported, each under the group it addresses.
+    reported_runs = {k for keys in reported.values() for k in keys}
+    assert reported_runs and reported_runs < added[CAMPAIGN_RUNS]
+    assert set(reported) <= added[CUSTOMER_GROUPS]
     _apply(instance, first)
+    assert _requested_partitions(instance, first) == reported_runs
 
-    quiet = _tick(instance, resources, first.cursor)
-    assert isinstance(quiet, dg.SkipReason)
+    assert isinstance(_tick(instance, resources, None), dg.SkipReason)
 
-    published = _published_campaign(resources)
+    published, group = _published_campaign(resources)
     new_run = sim.add_run(published)
     key = campaign_run_key(published, str(new_run["run_id"]))
 
-    third = _tick(instance, resources, first.cursor)
+    third = _tick(instance, resources, None)
     assert isinstance(third, dg.SensorResult)
     assert [
         (r.partitions_def_name, list(r.partition_keys)) for r in third.dynamic_partitions_requests
     ] == [(CAMPAIGN_RUNS, [key])]
-    assert [(r.job_name, r.partition_key) for r in third.run_requests] == [
-        ("campaign_run_job", key)
+    assert [(e.partition, e.metadata["campaign_run_keys"].value) for e in third.asset_events] == [
+        (group, [key])
     ]
     _apply(instance, third)
-    assert isinstance(_tick(instance, resources, third.cursor), dg.SkipReason)
+    assert [r.run_key for r in third.run_requests] == [f"land:{key}:{key}"]
+    assert _requested_partitions(instance, third) == {key}
+    assert isinstance(_tick(instance, resources, None), dg.SkipReason)
 
 
-def _published_campaign(resources: dict[str, Any]) -> str:
+def _requested_partitions(instance: dg.DagsterInstance, result: dg.SensorResult) -> set[str]:
+    """The partitions the run requests cover, resolved as Dagster resolves range tags."""
+    keys = list(instance.get_dynamic_partitions(CAMPAIGN_RUNS))
+    covered: set[str] = set()
+    for request in result.run_requests or []:
+        assert request.job_name == "campaign_run_job"
+        first = keys.index(request.tags["dagster/asset_partition_range_start"])
+        last = keys.index(request.tags["dagster/asset_partition_range_end"])
+        covered |= set(keys[first : last + 1])
+    return covered
+
+
+def _published_campaign(resources: dict[str, Any]) -> tuple[str, str | None]:
     with resources["nudgescribe"].client() as client:
-        return next(c.campaign_id for c in client.list_campaigns() if c.stage == "Published")
+        return next(
+            (c.campaign_id, c.customer_group_id)
+            for c in client.list_campaigns()
+            if c.stage == "Published"
+        )

@@ -58,7 +58,10 @@ def test_run_messages_pages(api: Api, simulator: SimHandle) -> None:
         collected += api.ok("/v1/campaign/rerun/messages", body)["messages"]
     assert len(collected) == simulator.config.messages_per_run
     assert all(set(m) == {"customer_id", "message"} for m in collected)
-    assert len({m["customer_id"] for m in collected}) == len(collected)
+    # Every page is distinct (no page repeated), and rows cycle through the group's customers.
+    assert len({(m["customer_id"], m["message"]) for m in collected}) == len(collected)
+    recipients = min(simulator.config.messages_per_run, simulator.config.customers_per_group)
+    assert len({m["customer_id"] for m in collected}) == recipients
 
 
 def test_rerun_starts_queued_and_completes(make_simulator: Any) -> None:

@@ -5,6 +5,7 @@ content has not changed since the last materialization, nothing is written.
 """
 
 from datetime import UTC, datetime
+from typing import Any
 
 import dagster as dg
 import pyarrow as pa
@@ -17,6 +18,7 @@ from nudge_pipeline.defs.assets.common import (
     previous_metadata,
     records_table,
 )
+from nudge_pipeline.defs.automation import NEW_CAMPAIGN_RUNS, SNAPSHOT_CONDITION
 from nudge_pipeline.defs.resources import LakeResource, NudgescribeResource, WarehouseResource
 from nudge_pipeline.lake import snapshot_path, write_table
 from nudge_pipeline.landing.discovery import (
@@ -127,7 +129,13 @@ def land_snapshot(
     )
 
 
-@dg.asset(group_name=GROUP, pool=API_POOL, kinds={"parquet", "sql"})
+@dg.asset(
+    group_name=GROUP,
+    pool=API_POOL,
+    deps=[NEW_CAMPAIGN_RUNS],
+    kinds={"parquet", "sql"},
+    automation_condition=SNAPSHOT_CONDITION,
+)
 def campaigns(
     context: dg.AssetExecutionContext,
     nudgescribe: NudgescribeResource,
@@ -141,7 +149,16 @@ def campaigns(
     )
 
 
-@dg.asset(group_name=GROUP, pool=API_POOL, deps=[campaigns], kinds={"parquet", "sql"})
+SNAPSHOT_OF_CAMPAIGNS: dict[str, Any] = dict(
+    group_name=GROUP,
+    pool=API_POOL,
+    deps=[campaigns],
+    kinds={"parquet", "sql"},
+    automation_condition=SNAPSHOT_CONDITION,
+)
+
+
+@dg.asset(**SNAPSHOT_OF_CAMPAIGNS)
 def campaign_runs(
     context: dg.AssetExecutionContext,
     nudgescribe: NudgescribeResource,
@@ -155,7 +172,7 @@ def campaign_runs(
     )
 
 
-@dg.asset(group_name=GROUP, pool=API_POOL, deps=[campaigns], kinds={"parquet", "sql"})
+@dg.asset(**SNAPSHOT_OF_CAMPAIGNS)
 def customer_groups(
     context: dg.AssetExecutionContext,
     nudgescribe: NudgescribeResource,
@@ -169,7 +186,7 @@ def customer_groups(
     )
 
 
-@dg.asset(group_name=GROUP, pool=API_POOL, deps=[campaigns], kinds={"parquet", "sql"})
+@dg.asset(**SNAPSHOT_OF_CAMPAIGNS)
 def customer_profile_fields(
     context: dg.AssetExecutionContext,
     nudgescribe: NudgescribeResource,

@@ -13,7 +13,7 @@ from nudge_pipeline.simulator import errors
 from nudge_pipeline.simulator.data import Campaign, Run
 from nudge_pipeline.simulator.errors import ApiError
 from nudge_pipeline.simulator.lifecycle import advance_campaign
-from nudge_pipeline.simulator.messages import iter_messages
+from nudge_pipeline.simulator.messages import iter_messages, recipient_count
 from nudge_pipeline.simulator.routes.common import (
     authed,
     int_field,
@@ -114,7 +114,8 @@ async def run_messages(request: Request) -> dict[str, Any]:
     if group is None or page < 1:
         return {"messages": [], "page": page, "pages": pages}
     start = (page - 1) * page_size
-    messages = list(iter_messages(run, group, start, start + page_size))
+    recipients = recipient_count(run, group, state.config.messages_to_unknown_customers)
+    messages = list(iter_messages(run, group, start, start + page_size, recipients))
     return {"messages": messages, "page": page, "pages": pages}
 
 

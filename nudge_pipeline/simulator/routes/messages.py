@@ -14,6 +14,7 @@ from nudge_pipeline.simulator.errors import ApiError
 from nudge_pipeline.simulator.exports import ExportJob
 from nudge_pipeline.simulator.files import csv_file_response, presigned_url, storage_path
 from nudge_pipeline.simulator.lifecycle import latest_completed
+from nudge_pipeline.simulator.messages import recipient_count
 from nudge_pipeline.simulator.routes.campaigns import find_campaign, find_run
 from nudge_pipeline.simulator.routes.common import (
     authed,
@@ -70,6 +71,7 @@ async def publish(request: Request) -> dict[str, Any]:
             run,
             group,
             rows_per_file=config.rows_per_file,
+            recipients=recipient_count(run, group, config.messages_to_unknown_customers),
             duration=config.export_duration,
             job_seed=f"{config.seed}:{run.run_id}",
             fails=lambda job_id: export_job_fails(config, run.run_id, job_id),
