@@ -22,14 +22,12 @@ from .paths import (
     message_file_path,
     snapshot_path,
 )
-from .state import ExportStateStore
 from .store import Lake, sweep_orphans
 from .tables import read_table, write_table
 
 __all__ = [
     "MESSAGE_SCHEMA",
     "ROW_BLOCK_SIZES",
-    "ExportStateStore",
     "Lake",
     "LakeInputError",
     "LakeTableError",

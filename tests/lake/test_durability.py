@@ -1,7 +1,7 @@
 """The fsync policy: which files reach the disk, when, and before what.
 
 The real ``os.fsync`` runs; a spy sees the path behind each descriptor it flushes, so what
-was flushed, and in which order against the writes and the state write, can be checked.
+was flushed, and in which order against the writes and the run record's write, can be checked.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from nudge_pipeline.lake import ExportStateStore, Lake, message_file_path, write_message_file
+from nudge_pipeline.lake import Lake, message_file_path, write_message_file
 from nudge_pipeline.lake.durability import FSYNC_ENV, fsync_policy
+from nudge_pipeline.landing.record import RunRecord, RunRecordStore, RunState
 
 from .conftest import csv_bytes
 
@@ -49,7 +50,7 @@ def _land(lake: Lake, file_num: int) -> Path:
     return path
 
 
-def test_batched_files_are_flushed_in_the_background_before_the_state_records_them(
+def test_batched_files_are_flushed_in_the_background_before_the_run_record_names_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     disk_released = threading.Event()
@@ -69,12 +70,12 @@ def test_batched_files_are_flushed_in_the_background_before_the_state_records_th
         assert flushed == []  # three files landed while none of them could reach the disk
     finally:
         disk_released.set()
-    ExportStateStore(lake).put("c", "r", {"job_id": "job", "num_files": 3})
+    RunRecordStore(lake).put(RunRecord("c", "r", RunState.FILES_LANDED, job_id="job", num_files=3))
 
     state_temp = next(i for i, p in enumerate(flushed) if ".run_id=r.json.tmp-" in p)
     before_state = flushed[:state_temp]
     assert sorted(before_state) == sorted([str(f) for f in files] + [str(files[0].parent)])
-    # The state file itself is flushed in the write, with its folder, before it returns.
+    # The record itself is flushed in the write, with its folder, before it returns.
     assert flushed[state_temp + 1 :] == [flushed[state_temp].rsplit("/", 1)[0]]
 
 
@@ -106,12 +107,12 @@ def test_each_flushes_the_temporary_file_before_the_rename_and_the_folder_after(
 def test_off_never_flushes(tmp_path: Path, flushes: list[str]) -> None:
     lake = Lake(tmp_path / "lake", fsync="off")
     _land(lake, 0)
-    ExportStateStore(lake).put("c", "r", {"job_id": "job"})
+    RunRecordStore(lake).put(RunRecord("c", "r", job_id="job"))
     lake.sync()
     assert flushes == []
 
 
-def test_a_failed_flush_stops_the_state_write(
+def test_a_failed_flush_stops_the_run_record_write(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lake = Lake(tmp_path / "lake", fsync="batched")
@@ -123,8 +124,8 @@ def test_a_failed_flush_stops_the_state_write(
     _spy_on_fsync(monkeypatch, failing)
     _land(lake, 0)  # the write itself does not wait for the disk
     with pytest.raises(OSError, match="disk on fire"):
-        ExportStateStore(lake).put("c", "r", {"job_id": "job"})
-    assert ExportStateStore(lake).get("c", "r") is None
+        RunRecordStore(lake).put(RunRecord("c", "r", job_id="job"))
+    assert RunRecordStore(lake).get("c", "r") is None
     lake.sync()  # the failure was reported once; nothing is pending any more
 
 

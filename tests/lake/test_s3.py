@@ -15,7 +15,6 @@ import pytest
 from nudge_pipeline import read
 from nudge_pipeline.arrow_rows import table_from_rows
 from nudge_pipeline.lake import (
-    ExportStateStore,
     Lake,
     LakeInputError,
     customers_path,
@@ -29,6 +28,7 @@ from nudge_pipeline.lake import (
 )
 from nudge_pipeline.lake.migrate import migrate_layout
 from nudge_pipeline.lake.paths import legacy_message_file_path
+from nudge_pipeline.landing.record import RunRecord, RunRecordStore, RunState
 from tests.fixtures.moto_s3 import aws_env, create_bucket, object_keys, s3_client
 
 from .conftest import csv_bytes
@@ -91,10 +91,12 @@ def test_snapshots_state_and_orphan_sweep_on_s3(s3, s3_lake) -> None:
     assert uri == f"s3://{BUCKET}/{prefix}/{rel}"
     assert lake.parquet_file(rel).read().column("campaign_id").to_pylist() == ["c1", "c2"]
 
-    store = ExportStateStore(lake)
-    assert store.get("c", "r") is None
-    store.put("c", "r", {"job_id": "j1", "num_files": 3, "status": "completed"})
-    assert store.get("c", "r")["job_id"] == "j1"
+    store = RunRecordStore(lake)
+    assert store.get("c/1", "r 1") is None
+    store.put(RunRecord("c/1", "r 1", RunState.EXPORTED, job_id="j1", num_files=3, exported_at="t"))
+    record = store.get("c/1", "r 1")
+    assert record is not None and (record.job_id, record.num_files) == ("j1", 3)
+    assert f"{prefix}/_state/exports/campaign_id=c%2F1/run_id=r%201.json" in _keys(s3, prefix)
 
     orphan = f"{prefix}/messages/c/r/.part-0.parquet.tmp-{'b' * 32}"
     s3.put_object(Bucket=BUCKET, Key=orphan, Body=b"partial")

@@ -10,7 +10,6 @@ import pytest
 
 from nudge_pipeline.arrow_rows import table_from_rows
 from nudge_pipeline.lake import (
-    ExportStateStore,
     Lake,
     LakeTableError,
     customers_path,
@@ -20,37 +19,76 @@ from nudge_pipeline.lake import (
     write_table,
 )
 from nudge_pipeline.lake.store import is_temp_name
+from nudge_pipeline.landing.record import LandedFile, RunRecord, RunRecordStore, RunState
 
 from .conftest import all_files
 
 
-def test_export_state_round_trips_and_survives_a_new_process_view(lake: Lake) -> None:
-    store = ExportStateStore(lake)
+def test_run_record_round_trips_and_survives_a_new_process_view(lake: Lake) -> None:
+    store = RunRecordStore(lake)
     assert store.get("c/1", "r%1") is None
-    store.put("c/1", "r%1", {"job_id": "job-1", "num_files": None, "status": "processing"})
-    store.update("c/1", "r%1", num_files=4, status="completed")
+    published = store.put(RunRecord("c/1", "r%1").moved(RunState.PUBLISHED, job_id="job-1"))
+    landed = LandedFile(row_count=7, sha256="ab" * 32, byte_count=120, fetched_at="t")
+    store.put(
+        published.moved(RunState.FILES_LANDED, num_files=4, exported_at="e", files={2: landed})
+    )
 
-    again = ExportStateStore(Lake(lake.root)).get("c/1", "r%1")
+    again = RunRecordStore(Lake(lake.root)).get("c/1", "r%1")
     assert again is not None
-    assert (again["job_id"], again["num_files"], again["status"]) == ("job-1", 4, "completed")
-    assert (again["campaign_id"], again["run_id"]) == ("c/1", "r%1")
-    assert datetime.fromisoformat(again["updated_at"]).tzinfo is not None
+    assert (again.state, again.job_id, again.num_files) == (RunState.FILES_LANDED, "job-1", 4)
+    assert (again.campaign_id, again.run_id) == ("c/1", "r%1")
+    assert again.files == {2: landed} and again.export_complete
+    assert datetime.fromisoformat(again.updated_at).tzinfo is not None
 
+    # One file per run, replaced in place: no temporary file is left beside it.
     path = lake.local_path(export_state_path("c/1", "r%1"))
     assert path.parent.name == "campaign_id=c%2F1" and path.name == "run_id=r%251.json"
-    assert json.loads(path.read_text())["job_id"] == "job-1"
+    assert json.loads(path.read_text())["state"] == "files_landed"
     assert [p.name for p in all_files(Path(lake.root))] == [path.name]
 
-    assert store.delete("c/1", "r%1") is True
-    assert store.get("c/1", "r%1") is None
+
+def test_runs_do_not_share_records(lake: Lake) -> None:
+    store = RunRecordStore(lake)
+    store.put(RunRecord("c", "r1", job_id="a"))
+    store.put(RunRecord("c", "r2", job_id="b"))
+    assert store.get_or_new("c", "r1").job_id == "a"
+    assert store.get_or_new("c", "r2").job_id == "b"
+    assert store.get_or_new("c", "r3") == RunRecord("c", "r3")
 
 
-def test_runs_do_not_share_state(lake: Lake) -> None:
-    store = ExportStateStore(lake)
-    store.put("c", "r1", {"job_id": "a", "num_files": 1, "status": "completed"})
-    store.put("c", "r2", {"job_id": "b", "num_files": 2, "status": "completed"})
-    assert store.get("c", "r1")["job_id"] == "a"
-    assert store.get("c", "r2")["job_id"] == "b"
+def test_an_export_state_of_an_older_lake_reads_as_a_run_record(lake: Lake) -> None:
+    old = {
+        "campaign_id": "c",
+        "run_id": "r",
+        "job_id": "job-1",
+        "num_files": 2,
+        "status": "completed",
+        "files": {"0": {"row_count": 3, "sha256": "cd" * 32}},
+        "updated_at": "2024-05-01T10:00:00+00:00",
+    }
+    lake.write_bytes(export_state_path("c", "r"), json.dumps(old).encode())
+    record = RunRecordStore(lake).get("c", "r")
+    assert record is not None
+    assert (record.state, record.job_id, record.num_files) == (RunState.FILES_LANDED, "job-1", 2)
+    assert record.files == {0: LandedFile(row_count=3, sha256="cd" * 32, byte_count=0)}
+    assert record.exported_at == "2024-05-01T10:00:00+00:00"
+
+    lake.write_bytes(
+        export_state_path("c", "r"), json.dumps({**old, "status": "processing"}).encode()
+    )
+    pending = RunRecordStore(lake).get("c", "r")
+    assert pending is not None
+    assert (pending.state, pending.job_id, pending.export_complete) == (
+        RunState.PUBLISHED,
+        "job-1",
+        False,
+    )
+
+
+def test_a_record_stored_under_another_runs_name_is_refused(lake: Lake) -> None:
+    lake.write_bytes(export_state_path("c", "r1"), RunRecord("c", "r2").to_json())
+    with pytest.raises(ValueError, match="names another run"):
+        RunRecordStore(lake).get("c", "r1")
 
 
 def test_snapshots_store_typed_times_and_their_sync_time(lake: Lake) -> None:
