@@ -237,6 +237,27 @@ def export_csv_dir(sim: SimHandle) -> Path:
     return sim.data_dir / "exports"
 
 
+def load_seconds(dagster_home: Path) -> float:
+    """Seconds of the warehouse replaces, from the `messages` materializations' metadata."""
+    import dagster as dg
+
+    previous = os.environ.get("DAGSTER_HOME")
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    try:
+        with dg.DagsterInstance.get() as instance:
+            records = instance.fetch_materializations(dg.AssetKey("messages"), limit=1000).records
+            return sum(
+                float(getattr(r.asset_materialization.metadata.get("load_seconds"), "value", 0.0))
+                for r in records
+                if r.asset_materialization is not None
+            )
+    finally:
+        if previous is None:
+            os.environ.pop("DAGSTER_HOME", None)
+        else:
+            os.environ["DAGSTER_HOME"] = previous
+
+
 def step_seconds(dagster_home: Path) -> dict[str, float]:
     """Seconds per step (summed over the sync's runs) from the instance's event log."""
     import dagster as dg

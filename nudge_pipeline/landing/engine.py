@@ -93,6 +93,7 @@ class RunOutcome:
     files_downloaded: int = 0
     parquet_rows: int | None = None
     table_rows: int | None = None
+    load_seconds: float | None = None  # the warehouse replace, in its transaction
     error: BaseException | None = None
 
     @property
@@ -199,6 +200,7 @@ class _Landing:
     file_error: BaseException | None = None
     failed_file: int = -1
     abandoned: bool = False  # read by download threads: stop fetching this run's files
+    load_seconds: float | None = None
     finished: bool = False
 
 
@@ -605,13 +607,16 @@ class _Session:
         records = [landing.record for landing in batch]
         self._submit(self.loader, files.load_runs, (warehouse, self.engine.lake, records), loaded)
 
-    def _loaded(self, landing: _Landing, table_rows: int, parquet_rows: int) -> None:
+    def _loaded(
+        self, landing: _Landing, table_rows: int, parquet_rows: int, seconds: float
+    ) -> None:
         def save() -> RunRecord:
             return self.engine.records.put(
                 landing.record.moved(RunState.LOADED, loaded_rows=table_rows, loaded_at=now_iso())
             )
 
         def finish(landing: _Landing) -> None:
+            landing.load_seconds = seconds
             self._finish(landing, Result.LANDED, parquet_rows=parquet_rows, table_rows=table_rows)
 
         self._submit(self.control, save, (), self._then(landing, finish))
@@ -699,6 +704,7 @@ class _Session:
                 files_downloaded=landing.downloaded,
                 parquet_rows=parquet_rows,
                 table_rows=table_rows,
+                load_seconds=landing.load_seconds,
                 error=error,
             )
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -140,8 +141,8 @@ def file_loads(lake: Lake, record: RunRecord) -> tuple[list[MessageFileLoad], in
 
 def load_runs(
     warehouse: Warehouse, lake: Lake, records: Sequence[RunRecord]
-) -> Mapping[tuple[str, str], tuple[int, int] | BaseException]:
-    """Replace each run's rows: (table rows, Parquet rows) per run, or the error it met.
+) -> Mapping[tuple[str, str], tuple[int, int, float] | BaseException]:
+    """Replace each run's rows: (table rows, Parquet rows, seconds) per run, or its error.
 
     All in one transaction first: one commit saves a durable flush per run, which dominated
     many small runs. If any fails, each run is loaded again in its own, so one bad run
@@ -149,7 +150,8 @@ def load_runs(
     """
     filesystem = None if lake.is_local else lake.fs
 
-    def load(record: RunRecord) -> tuple[int, int]:
+    def load(record: RunRecord) -> tuple[int, int, float]:
+        started = time.perf_counter()
         loads, parquet_rows = file_loads(lake, record)
         rows = warehouse.replace_messages(
             record.campaign_id, record.run_id, loads, filesystem=filesystem, lake_root=lake.root
@@ -158,12 +160,12 @@ def load_runs(
         warehouse.record_run_statuses(
             [RunStatus(record.campaign_id, record.run_id, "loaded", export_job_id=record.job_id)]
         )
-        return rows, parquet_rows
+        return rows, parquet_rows, time.perf_counter() - started
 
     if len(records) > 1:
         with contextlib.suppress(Exception), warehouse.transaction():
             return {(r.campaign_id, r.run_id): load(r) for r in records}
-    outcomes: dict[tuple[str, str], tuple[int, int] | BaseException] = {}
+    outcomes: dict[tuple[str, str], tuple[int, int, float] | BaseException] = {}
     with warehouse.session():
         for record in records:
             key = (record.campaign_id, record.run_id)

@@ -236,6 +236,7 @@ def _partition_events(
                 "num_files": record.num_files or 0,
                 "dagster/row_count": outcome.table_rows or 0,
                 "warehouse_table": "nudgescribe.messages",
+                "load_seconds": round(outcome.load_seconds or 0.0, 3),
             },
         }
         for asset in selected:
