@@ -112,7 +112,8 @@ def test_assets_land_eligible_runs_once_and_never_publish_others(
         if not run.eligibility.eligible:
             assert stages_after[run.campaign.campaign_id] == run.campaign.stage
 
-    # A second materialization reuses the exports and the landed files.
+    # Materializing loaded partitions again reloads them from the lake: the recorded
+    # exports and files are reused, nothing is published or downloaded.
     sim.reset_stats()
     again = dg.materialize(
         MESSAGE_ASSETS,

@@ -7,7 +7,7 @@
 
 Every message lands exactly once, the 40 runs side by side in one Dagster run; API requests
 stay within NUDGE_PARALLEL_DOWNLOADS (the simulator's high-water mark), the pool slot is
-given back, and a second sync publishes and writes nothing.
+given back. (That a second sync publishes nothing is tests/e2e/test_sync_cli.py's.)
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from tests.e2e.helpers import (
     PUBLISH,
     expected_messages,
     landed_messages,
-    last_load,
     run_sync,
     sync_env,
 )
@@ -69,15 +68,6 @@ def production_instance(
     home = tmp_path / "dagster_home"
     with opened_production_instance(home, instance_database, API_POOL_LIMIT, monkeypatch) as opened:
         yield opened
-
-
-def _max_overlap(intervals: list[tuple[float, float]]) -> int:
-    edges = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
-    current = highest = 0
-    for _, change in edges:  # an end sorts before a start at the same instant
-        current += change
-        highest = max(highest, current)
-    return highest
 
 
 def _runs(instance: dg.DagsterInstance, job_name: str) -> list[Any]:
@@ -135,23 +125,8 @@ def test_sync_on_postgres_instance_postgres_warehouse_and_s3_lake(
     pool = production_instance.event_log_storage.get_concurrency_info(API_POOL)
     assert (pool.slot_count, pool.active_slot_count) == (API_POOL_LIMIT, 0)
 
-    # A second sync finds nothing new: no publish, no write, no new campaign-run runs.
-    sim.reset_stats()
-    before = last_load(postgres_url)
-    second = run_sync(env)
-    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
-    assert sim.stats()["calls"].get(PUBLISH, 0) == 0
-    assert last_load(postgres_url) == before
-    assert landed_messages(postgres_url) == expected
-    assert len(_runs(production_instance, "campaign_run_job")) == 1
-    assert lake_keys(s3_endpoint, f"{prefix}/messages/") == keys
-    assert f"{CAMPAIGN_RUNS} already up to date" in second.stdout
 
-
-def test_max_overlap_counts_intervals_open_at_once() -> None:
-    assert _max_overlap([]) == 0
-    assert _max_overlap([(0, 1), (1, 2), (2, 3)]) == 1
-    assert _max_overlap([(0, 5), (1, 2), (1.5, 3), (4, 6)]) == 3
+def test_api_steps_are_the_landing_snapshots_and_customers() -> None:
     assert Counter(API_STEPS) == Counter(
         {"campaigns", "campaign_runs", "customer_groups", "customer_profile_fields"}
         | {"campaign_run_landing", "customers"}
