@@ -17,6 +17,7 @@ from collections import defaultdict
 import dagster as dg
 
 from nudge_pipeline.defs.assets.common import MAX_PARTITIONS_PER_RUN
+from nudge_pipeline.defs.assets.messages import not_exported_observations
 from nudge_pipeline.defs.automation import NEW_CAMPAIGN_RUNS
 from nudge_pipeline.defs.jobs import campaign_run_job
 from nudge_pipeline.defs.partitions import CAMPAIGN_RUNS, CUSTOMER_GROUPS
@@ -62,10 +63,10 @@ def nudgescribe_discovery_sensor(
 
     # Eligible keys first and side by side, so that each run's partition range holds only them.
     to_land = [k for k in new_run_keys if k in eligible]
+    skipped = rest_of(new_run_keys, eligible)
     requests = []
     if new_run_keys:
-        rest = [k for k in new_run_keys if k not in eligible]
-        requests.append(_add(CAMPAIGN_RUNS, to_land + rest))
+        requests.append(_add(CAMPAIGN_RUNS, to_land + skipped))
     if new_group_keys:
         requests.append(_add(CUSTOMER_GROUPS, new_group_keys))
     return dg.SensorResult(
@@ -78,8 +79,17 @@ def nudgescribe_discovery_sensor(
             for first, last in partition_ranges(to_land, MAX_PARTITIONS_PER_RUN)
         ],
         dynamic_partitions_requests=requests,
-        asset_events=_reports(found, set(to_land), set(found.group_partition_keys)),
+        asset_events=[
+            *_reports(found, set(to_land), set(found.group_partition_keys)),
+            *not_exported_observations(
+                r for r in found.completed_runs if r.partition_key in set(skipped)
+            ),
+        ],
     )
+
+
+def rest_of(keys: list[str], eligible: set[str]) -> list[str]:
+    return [k for k in keys if k not in eligible]
 
 
 def _add(name: str, keys: list[str]) -> dg.AddDynamicPartitionsRequest:

@@ -22,7 +22,7 @@ import dagster as dg
 
 from nudge_pipeline.defs import build_defs, progress
 from nudge_pipeline.defs.assets.common import API_POOL, plain_metadata
-from nudge_pipeline.defs.assets.messages import SYNC_STARTED_TAG
+from nudge_pipeline.defs.assets.messages import SYNC_STARTED_TAG, not_exported_observations
 from nudge_pipeline.defs.jobs import campaign_run_job, customers_job, snapshots_job
 from nudge_pipeline.defs.partitions import CAMPAIGN_RUNS, CUSTOMER_GROUPS
 from nudge_pipeline.defs.resources import NudgescribeResource, resources_from_env
@@ -238,6 +238,11 @@ class SyncEngine:
             new = [k for k in dict.fromkeys(keys) if k not in known]
             if new:
                 self.instance.add_dynamic_partitions(name, new)
+            if name == CAMPAIGN_RUNS:
+                skipped = [r for r in found.completed_runs if r.partition_key in set(new)]
+                skipped = [r for r in skipped if not r.eligibility.eligible]
+                for observation in not_exported_observations(skipped):
+                    self.instance.report_runless_asset_event(observation)
             _emit(self.listener, "partitions_registered", name=name, new=len(new))
 
     def _campaign_runs_todo(self, found: Discovery) -> list[str]:

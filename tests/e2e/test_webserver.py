@@ -29,6 +29,22 @@ QUERY = """
   }
 }
 """
+PARTITION_EVENTS = """
+query ($partitions: [String!]) {
+  assetOrError(assetKey: {path: ["messages"]}) {
+    ... on Asset {
+      assetMaterializations(partitions: $partitions) {
+        partition
+        metadataEntries { label ... on TextMetadataEntry { text } }
+      }
+      assetObservations(partitions: $partitions) {
+        partition
+        metadataEntries { label ... on TextMetadataEntry { text } }
+      }
+    }
+  }
+}
+"""
 
 
 @pytest.fixture
@@ -107,4 +123,30 @@ def test_graphql_lists_assets_partitions_and_materializations(
     node = data["assetNodeOrError"]
     assert set(node["partitionKeys"]) == set(env["EXPECTED_KEYS"].split("\n"))
     materialized = set(node["assetPartitionStatuses"]["materializedPartitions"])
-    assert materialized == set(env["EXPECTED_LANDED"].split("\n"))
+    landed = set(env["EXPECTED_LANDED"].split("\n"))
+    assert materialized == landed
+    skipped = set(env["EXPECTED_KEYS"].split("\n")) - landed
+    assert skipped, "the world needs runs that are not exported"
+
+    # What a loaded partition and a skipped one say of themselves.
+    answer = requests.post(
+        f"{webserver}/graphql",
+        json={"query": PARTITION_EVENTS, "variables": {"partitions": sorted(landed | skipped)}},
+        timeout=60,
+    )
+    answer.raise_for_status()
+    asset = answer.json()["data"]["assetOrError"]
+    loaded = {m["partition"]: _texts(m) for m in asset["assetMaterializations"]}
+    assert set(loaded) == landed
+    assert all(
+        meta["load_status"] == "loaded" and meta["campaign_name"] for meta in loaded.values()
+    )
+    observed = {o["partition"]: _texts(o) for o in asset["assetObservations"]}
+    assert set(observed) == skipped
+    for meta in observed.values():
+        assert meta["load_status"] == "skipped"
+        assert "NUDGE_PUBLISH_STAGES" in meta["reason"] and meta["campaign_name"]
+
+
+def _texts(event: dict[str, Any]) -> dict[str, str]:
+    return {e["label"]: e["text"] for e in event["metadataEntries"] if "text" in e}

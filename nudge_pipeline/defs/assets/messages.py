@@ -10,7 +10,7 @@ and reports each partition the moment it is final:
 Selecting only `messages` reloads the warehouse rows from the lake without calling the API.
 """
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import dagster as dg
@@ -21,7 +21,13 @@ from nudge_pipeline.defs.assets.common import API_POOL, BACKFILL_POLICY
 from nudge_pipeline.defs.partitions import campaign_runs_partitions, parse_campaign_run_key
 from nudge_pipeline.defs.resources import LakeResource, NudgescribeResource, WarehouseResource
 from nudge_pipeline.lake import MESSAGE_SCHEMA, message_dir
-from nudge_pipeline.landing.discovery import Discovery, discover, recent_discovery, runs_to_land
+from nudge_pipeline.landing.discovery import (
+    DiscoveredRun,
+    Discovery,
+    discover,
+    recent_discovery,
+    runs_to_land,
+)
 from nudge_pipeline.landing.engine import LandingEngine, Result, RunOutcome, Step
 from nudge_pipeline.landing.failures import cause_of, describe
 from nudge_pipeline.warehouse import RunStatus
@@ -152,6 +158,31 @@ def unloaded_statuses(outcomes: Sequence[RunOutcome]) -> list[RunStatus]:
         for o in outcomes
         if o.result in _STATUS_OF
     ]
+
+
+def not_exported_observations(runs: Iterable[DiscoveredRun]) -> list[dg.AssetObservation]:
+    """Why each of these completed runs will not be exported, on its three partitions.
+
+    The sensor and `sync` report them when they add the partitions, so the UI tells a run
+    that is skipped from one not yet landed without any Dagster run being spent on it.
+    """
+    observations: list[dg.AssetObservation] = []
+    for run in runs:
+        labels: dict[str, Any] = {
+            "campaign_id": run.campaign.campaign_id,
+            "run_id": run.run.run_id,
+            "campaign_name": run.campaign.campaign_name or "",
+            "workspace_name": run.campaign.workspace_name or "",
+            "stage": run.campaign.stage or "",
+        }
+        if run.run.run_number is not None:
+            labels["run_number"] = run.run.run_number
+        metadata = {**labels, LOAD_STATUS: "skipped", "reason": run.eligibility.reason}
+        observations.extend(
+            dg.AssetObservation(asset_key=asset, partition=run.partition_key, metadata=metadata)
+            for asset in (MESSAGE_EXPORT, MESSAGE_FILES, MESSAGES)
+        )
+    return observations
 
 
 def _all_failed(
