@@ -720,6 +720,29 @@ def last_landed_at(lake_root: Path, runs: list[tuple[str, str]]) -> float:
     return max(loaded)
 
 
+def run_starts(dagster_home: Path, since: float) -> dict[str, float]:
+    """Seconds from `since` (epoch) to the start of each job's Dagster run, from the instance."""
+    import os
+
+    import dagster as dg
+
+    previous = os.environ.get("DAGSTER_HOME")
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    try:
+        with dg.DagsterInstance.get() as instance:
+            starts: dict[str, float] = {}
+            for run in instance.get_runs():
+                started = instance.get_run_stats(run.run_id).start_time
+                if started is not None:
+                    starts[run.job_name] = min(starts.get(run.job_name, started), started) - since
+            return starts
+    finally:
+        if previous is None:
+            os.environ.pop("DAGSTER_HOME", None)
+        else:
+            os.environ["DAGSTER_HOME"] = previous
+
+
 def latency(ctx: Context) -> Report:
     import os
 
@@ -746,6 +769,7 @@ def latency(ctx: Context) -> Report:
     all_landed = last_landed_at(work / "sync" / "lake", runs) - synced.started_at
     first_publish = min(p["at"] for p in publishes) - synced.started_at
     last_publish = max(p["at"] for p in publishes) - synced.started_at
+    starts = run_starts(work / "sync" / "dagster_home", synced.started_at)
     floor = LATENCY_GENERATION_S + LATENCY_SETTLE_S + transfer
     ratio = all_landed / floor
     load_after = os.getloadavg()
@@ -754,6 +778,10 @@ def latency(ctx: Context) -> Report:
         ("what", "seconds"),
         ("sync: spawn → first accepted publish", f"{first_publish:.2f}"),
         ("sync: spawn → last accepted publish", f"{last_publish:.2f}"),
+        *(
+            (f"sync: spawn → Dagster run of `{job}` started", f"{seconds:.2f}")
+            for job, seconds in sorted(starts.items(), key=lambda item: item[1])
+        ),
         (
             f"sync: spawn → all {LATENCY_RUNS} runs landed (last run record loaded)",
             f"{all_landed:.2f}",
@@ -792,6 +820,9 @@ def latency(ctx: Context) -> Report:
         "floor_s": floor,
         "ratio": ratio,
         "peak_rss_mb": synced.peak_rss_mb,
+        "run_starts_s": starts,
+        "sync_started_at": synced.started_at,
+        "accepted_publishes": publishes,
         "load_before": load_before,
         "load_after": load_after,
     }
