@@ -16,6 +16,7 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from nudge_pipeline.defs.assets.messages import LOAD_STATUS
 from nudge_pipeline.defs.jobs import campaign_run_job
 from nudge_pipeline.defs.partitions import CAMPAIGN_RUNS
 from nudge_pipeline.defs.resources import NudgescribeResource
@@ -88,6 +89,23 @@ def test_two_syncs_started_seconds_apart_publish_each_run_once_and_land_it_once(
     assert duplicate_keys(warehouse_url) == []
 
 
+def landed_by_another_run(instance: dg.DagsterInstance) -> set[str]:
+    """Partitions of `messages` that some run reported as landed by another claim holder."""
+    observations = instance.fetch_observations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("messages")), limit=1000
+    ).records
+    found = set()
+    for record in observations:
+        observation = record.asset_observation
+        if observation is None or observation.partition is None:
+            continue
+        status = observation.metadata.get(LOAD_STATUS)
+        reason = observation.metadata.get("reason")
+        if status and status.value == "loaded" and reason and "another run" in str(reason.value):
+            found.add(observation.partition)
+    return found
+
+
 @pytest.mark.slow
 def test_a_sensor_run_overlapping_a_backfill_of_the_same_runs_publishes_each_once(
     make_simulator: Any,
@@ -157,6 +175,8 @@ def test_a_sensor_run_overlapping_a_backfill_of_the_same_runs_publishes_each_onc
         assert failures == [[]] * (1 + len(requests))
         # Every partition shows as landed: materialized by whichever run landed it.
         assert keys <= instance.get_materialized_partitions(dg.AssetKey("messages"))
+        # The workers really met: some runs found partitions another run held and landed.
+        assert landed_by_another_run(instance) & keys
 
     assert_each_run_published_once(sim, eligible)
     assert_landed_exactly(expected, observe_landing(lake_root, duckdb_url))
