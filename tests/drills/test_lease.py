@@ -19,6 +19,7 @@ from nudge_pipeline.lake import Lake
 from nudge_pipeline.landing.claim import ClaimStore
 from nudge_pipeline.landing.record import RunRecord, RunRecordStore
 from tests.drills.overlap_drill import (
+    SYNC_DEADLOCK,
     duplicate_keys,
     publish_report,
     publishes_by_run,
@@ -58,6 +59,7 @@ def _records(lake: Lake, runs: set[RunKey]) -> dict[RunKey, RunRecord | None]:
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=SYNC_DEADLOCK)
 def test_a_dead_holder_costs_its_lease_and_the_next_sync_resumes_without_republishing(
     make_simulator: Any, duckdb_url: str, dagster_home: Path, tmp_path: Path
 ) -> None:

@@ -24,6 +24,8 @@ from nudge_pipeline.defs.schedules import range_tags
 from nudge_pipeline.defs.sensors import nudgescribe_discovery_sensor
 from nudge_pipeline.simulator import SimHandle
 from tests.drills.overlap_drill import (
+    SQLITE_INSTANCE_LOCKED,
+    SYNC_DEADLOCK,
     SYNC_TIMEOUT,
     dagster_workers,
     duplicate_keys,
@@ -67,6 +69,7 @@ def assert_each_run_published_once(sim: SimHandle, eligible: set[tuple[str, str]
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=f"{SYNC_DEADLOCK}; or {SQLITE_INSTANCE_LOCKED}")
 def test_two_syncs_started_seconds_apart_publish_each_run_once_and_land_it_once(
     make_simulator: Any, warehouse_url: str, dagster_home: Path, tmp_path: Path
 ) -> None:
@@ -82,8 +85,8 @@ def test_two_syncs_started_seconds_apart_publish_each_run_once_and_land_it_once(
     assert first.running, first.tail()
     second = start_sync(env, tmp_path / "logs", "second")
 
-    assert second.wait() == 0, second.tail()
-    assert first.wait() == 0, first.tail()
+    exits = {"second": second.wait(), "first": first.wait()}  # both end before any verdict
+    assert exits == {"second": 0, "first": 0}, second.tail() + "\n" + first.tail()
     assert_each_run_published_once(sim, eligible)
     assert_landed_exactly(expected, observe_landing((tmp_path / "lake").resolve(), warehouse_url))
     assert duplicate_keys(warehouse_url) == []
