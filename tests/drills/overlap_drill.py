@@ -46,6 +46,14 @@ QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 WORKER_PRELOAD = ["dagster", "nudge_pipeline.defs", "nudge_pipeline.defs.jobs", "duckdb_engine"]
 
 
+class SyncHung(AssertionError):
+    """A sync still running long after it should have ended (see SYNC_DEADLOCK)."""
+
+
+class InstanceLocked(AssertionError):
+    """A sync failed on a locked SQLite Dagster instance (see SQLITE_INSTANCE_LOCKED)."""
+
+
 @dataclass
 class SyncProcess:
     """A `nudge-pipeline sync` running in the background, its output in files."""
@@ -63,7 +71,7 @@ class SyncProcess:
             # SIGABRT makes the fault handler write every thread's stack to stderr.
             self.process.send_signal(signal.SIGABRT)
             self.process.wait()
-            raise AssertionError(
+            raise SyncHung(
                 f"sync {self.name} hung: still running after {timeout:.0f} s\n{self.tail()}"
             ) from None
 
@@ -75,6 +83,18 @@ class SyncProcess:
         out = self.stdout.read_text(errors="replace")[-3000:]
         err = self.stderr.read_text(errors="replace")[-12000:]
         return f"sync {self.name}: exit {self.process.returncode}\n{out}\n{err}"
+
+
+def assert_all_succeeded(*syncs: SyncProcess) -> None:
+    """Wait for every sync, then require exit status 0 of each."""
+    exits = [sync.wait() for sync in syncs]
+    failed = [sync for sync, code in zip(syncs, exits, strict=True) if code != 0]
+    if not failed:
+        return
+    report = "\n".join(sync.tail() for sync in failed)
+    if any("database is locked" in sync.tail() for sync in failed):
+        raise InstanceLocked(report)
+    raise AssertionError(report)
 
 
 def start_sync(env: dict[str, str], logs: Path, name: str, *args: str) -> SyncProcess:
