@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +49,7 @@ class Measured:
     stdout: str
     stderr: str
     result: dict[str, Any] = field(default_factory=dict)
+    started_at: float = 0.0  # epoch seconds at spawn, to line up with the simulator's clock
 
     def check(self) -> Measured:
         if self.returncode != 0:
@@ -74,6 +75,7 @@ def run_measured(
 ) -> Measured:
     """Run `command`, polling the RSS of it and all its children until it exits."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started_at = time.time()
         started = time.perf_counter()
         child = subprocess.Popen(list(command), env=env, stdout=out, stderr=err)
         process = psutil.Process(child.pid)
@@ -91,7 +93,9 @@ def run_measured(
         err.seek(0)
         stdout = out.read().decode("utf-8", "replace")
         stderr = err.read().decode("utf-8", "replace")
-    measured = Measured(label, seconds, peak / 2**20, child.returncode, stdout, stderr)
+    measured = Measured(
+        label, seconds, peak / 2**20, child.returncode, stdout, stderr, started_at=started_at
+    )
     last = stdout.strip().splitlines()[-1:] if stdout.strip() else []
     if last and last[0].startswith("{"):
         with contextlib.suppress(ValueError):
@@ -143,14 +147,16 @@ def run_sync(
     warehouse_url: str | None = None,
     dagster_postgres_url: str | None = None,
     sync_args: Sequence[str] = (),
+    extra_env: Mapping[str, str] | None = None,
+    timeout: float = 1800.0,
 ) -> Measured:
     """`nudge-pipeline sync [sync_args]` on an existing, empty Dagster instance (created once).
 
     The instance keeps its runs and event log in SQLite files (the default), or in the
-    PostgreSQL database at `dagster_postgres_url`.
+    PostgreSQL database at `dagster_postgres_url`. `extra_env` adds settings (NUDGE_*).
     """
     work.mkdir(parents=True, exist_ok=True)
-    env = sync_env(sim, work, warehouse_url)
+    env = {**sync_env(sim, work, warehouse_url), **(extra_env or {})}
     home = work / "dagster_home"
     if not home.exists():
         home.mkdir()
@@ -159,7 +165,7 @@ def run_sync(
         else:  # the project's own local instance, as users run it
             shutil.copy(PROJECT_INSTANCE_YAML, home / "dagster.yaml")
         run_measured(f"{label}: instance", [PYTHON, "-c", _CREATE_INSTANCE], env).check()
-    return run_measured(label, [CLI, "sync", *sync_args], env).check()
+    return run_measured(label, [CLI, "sync", *sync_args], env, timeout).check()
 
 
 def run_baseline(label: str, args: Sequence[str], env: dict[str, str] | None = None) -> Measured:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from typing import Any
 
@@ -25,6 +26,7 @@ class Stats:
             self._in_flight = 0
             self._high_water = 0
             self._bytes_served = 0
+            self._publishes: list[dict[str, Any]] = []
 
     def request_started(self, key: str, counts_concurrency: bool) -> None:
         with self._lock:
@@ -56,6 +58,18 @@ class Stats:
             self._quota_used[account_id] += 1
             return True
 
+    def publish_accepted(self, account_id: str, campaign_id: str, run_id: str) -> None:
+        """An accepted publish, with its wall-clock time: who exported what, and when."""
+        with self._lock:
+            self._publishes.append(
+                {
+                    "account_id": account_id,
+                    "campaign_id": campaign_id,
+                    "run_id": run_id,
+                    "at": time.time(),
+                }
+            )
+
     def storage_auth_header(self, names: set[str]) -> None:
         with self._lock:
             self._storage_auth_headers |= names
@@ -76,4 +90,5 @@ class Stats:
                 "in_flight": self._in_flight,
                 "faults_injected": dict(self._faults),
                 "bytes_served": self._bytes_served,
+                "accepted_publishes": list(self._publishes),
             }

@@ -76,6 +76,7 @@ async def publish(request: Request) -> dict[str, Any]:
             job_seed=f"{config.seed}:{run.run_id}",
             fails=lambda job_id: export_job_fails(config, run.run_id, job_id),
         )
+        state.stats.publish_accepted(account_id, run.campaign_id, run.run_id)
         if job.fails:
             state.stats.fault("export_failed")
         if campaign.stage == "Ready to Publish":

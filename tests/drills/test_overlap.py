@@ -1,0 +1,190 @@
+"""Overlapping workers: each campaign run is published once and lands once, whoever races.
+
+Two `nudge-pipeline sync` processes started a moment apart on one Dagster instance, lake and
+warehouse; and a run the discovery sensor requests executing while a backfill of the same
+partitions runs. The exports take seconds, so the workers really meet on the same runs: one
+holds each run's claim and publishes, the other watches that run's record until it lands.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from nudge_pipeline.defs.assets.messages import LOAD_STATUS
+from nudge_pipeline.defs.jobs import campaign_run_job
+from nudge_pipeline.defs.partitions import CAMPAIGN_RUNS
+from nudge_pipeline.defs.resources import NudgescribeResource
+from nudge_pipeline.defs.schedules import range_tags
+from nudge_pipeline.defs.sensors import nudgescribe_discovery_sensor
+from nudge_pipeline.simulator import SimHandle
+from tests.drills.overlap_drill import (
+    SQLITE_INSTANCE_LOCKED,
+    SYNC_DEADLOCK,
+    SYNC_TIMEOUT,
+    InstanceLocked,
+    SyncHung,
+    assert_all_succeeded,
+    dagster_workers,
+    duplicate_keys,
+    execute_campaign_runs,
+    publish_report,
+    publishes_by_run,
+    start_sync,
+)
+from tests.drills.sync_drill import (
+    assert_landed_exactly,
+    drill_env,
+    messages_by_run,
+    observe_landing,
+    published_messages,
+)
+
+# One Published campaign with ten completed runs (the simulator makes the second of eleven a
+# failed run); its exports take seconds, so a second worker arrives while they are in flight.
+WORLD: dict[str, Any] = {
+    "workspaces": 1,
+    "campaigns_per_stage": 1,
+    "runs_per_campaign": 11,
+    "messages_per_run": 40,
+    "rows_per_file": 20,
+    "customer_groups": 1,
+    "customers_per_group": 20,
+    "export_duration": 5.0,
+}
+ELIGIBLE_RUNS = 10
+SECOND_SYNC_AFTER_SECONDS = 2.0
+# The backfill and three of the sensor's runs start together; the others as workers free up.
+BACKFILL_AND_SENSOR_WORKERS = 4
+# What a backfill's runs carry (the instance limits runs by this tag).
+BACKFILL_TAGS = {"dagster/backfill": "overlap-drill"}
+
+
+def assert_each_run_published_once(sim: SimHandle, eligible: set[tuple[str, str]]) -> None:
+    stats = sim.stats()
+    published = publishes_by_run(stats)
+    assert published == Counter(dict.fromkeys(eligible, 1)), publish_report(stats)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    raises=(SyncHung, InstanceLocked), reason=f"{SYNC_DEADLOCK}; or {SQLITE_INSTANCE_LOCKED}"
+)
+def test_two_syncs_started_seconds_apart_publish_each_run_once_and_land_it_once(
+    make_simulator: Any, warehouse_url: str, dagster_home: Path, tmp_path: Path
+) -> None:
+    sim = make_simulator(**WORLD)
+    expected = published_messages(sim)
+    eligible = set(messages_by_run(expected))
+    assert len(eligible) == ELIGIBLE_RUNS
+    env = drill_env(sim, tmp_path, warehouse_url, dagster_home)
+    sim.reset_stats()
+
+    first = start_sync(env, tmp_path / "logs", "first")
+    time.sleep(SECOND_SYNC_AFTER_SECONDS)
+    assert first.running, first.tail()
+    second = start_sync(env, tmp_path / "logs", "second")
+
+    assert_all_succeeded(second, first)
+    assert_each_run_published_once(sim, eligible)
+    assert_landed_exactly(expected, observe_landing((tmp_path / "lake").resolve(), warehouse_url))
+    assert duplicate_keys(warehouse_url) == []
+
+
+def landed_by_another_run(instance: dg.DagsterInstance) -> set[str]:
+    """Partitions of `messages` that some run reported as landed by another claim holder."""
+    observations = instance.fetch_observations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("messages")), limit=1000
+    ).records
+    found = set()
+    for record in observations:
+        observation = record.asset_observation
+        if observation is None or observation.partition is None:
+            continue
+        status = observation.metadata.get(LOAD_STATUS)
+        reason = observation.metadata.get("reason")
+        if status and status.value == "loaded" and reason and "another run" in str(reason.value):
+            found.add(observation.partition)
+    return found
+
+
+@pytest.mark.slow
+def test_a_sensor_run_overlapping_a_backfill_of_the_same_runs_publishes_each_once(
+    make_simulator: Any,
+    duckdb_url: str,
+    dagster_home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sim = make_simulator(**WORLD)
+    expected = published_messages(sim)
+    eligible = set(messages_by_run(expected))
+    assert len(eligible) == ELIGIBLE_RUNS
+    account = sim.account
+    lake_root = (tmp_path / "lake").resolve()
+    settings = {
+        "base_url": sim.base_url,
+        "api_code": account.api_code,
+        "api_key": account.api_key,
+        "api_secret": account.api_secret,
+        "profile_key": account.profile_key,
+        "lake_root": str(lake_root),
+        "warehouse_url": duckdb_url,
+    }
+    api = NudgescribeResource(
+        base_url=sim.base_url,
+        api_code=account.api_code,
+        api_key=account.api_key,
+        api_secret=account.api_secret,
+    )
+    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))  # the project's dagster.yaml reads it
+    sim.reset_stats()
+
+    with dg.DagsterInstance.get() as instance:
+        # The daemon's part: evaluate the sensor, then add the partitions it asks for.
+        tick = nudgescribe_discovery_sensor(
+            dg.build_sensor_context(instance=instance, resources={"nudgescribe": api})
+        )
+        assert isinstance(tick, dg.SensorResult)
+        for request in tick.dynamic_partitions_requests or []:
+            instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
+        requests = [r for r in tick.run_requests or [] if r.job_name == campaign_run_job.name]
+        keys = {str(r.partition_key) for r in requests}
+        assert len(keys) == ELIGIBLE_RUNS
+        order = [k for k in instance.get_dynamic_partitions(CAMPAIGN_RUNS) if k in keys]
+
+        # A backfill of the same partitions, as one run over their range (the project's
+        # backfill policy), and the sensor's runs, each in a worker process of its own.
+        with dagster_workers(BACKFILL_AND_SENSOR_WORKERS) as workers:
+            backfill = workers.submit(
+                execute_campaign_runs,
+                str(dagster_home),
+                settings,
+                None,
+                {**range_tags(order[0], order[-1]), **BACKFILL_TAGS},
+            )
+            sensed = [
+                workers.submit(
+                    execute_campaign_runs,
+                    str(dagster_home),
+                    settings,
+                    r.partition_key,
+                    dict(r.tags),
+                )
+                for r in requests
+            ]
+            failures = [f.result(timeout=SYNC_TIMEOUT) for f in [backfill, *sensed]]
+        assert failures == [[]] * (1 + len(requests))
+        # Every partition shows as landed: materialized by whichever run landed it.
+        assert keys <= instance.get_materialized_partitions(dg.AssetKey("messages"))
+        # The workers really met: some runs found partitions another run held and landed.
+        assert landed_by_another_run(instance) & keys
+
+    assert_each_run_published_once(sim, eligible)
+    assert_landed_exactly(expected, observe_landing(lake_root, duckdb_url))
+    assert duplicate_keys(duckdb_url) == []
