@@ -105,8 +105,10 @@ class ExportJob:
     def next_poll_in(self) -> float:
         """Seconds until the next `pages` call is worth making."""
         if self._settled_count is not None:
-            # Status-less server: look again exactly when the settle window closes.
-            return max(self._settled_since + self.settle_seconds - self.clock(), 0.0)
+            # Status-less server: look again when the settle window closes, or sooner on the
+            # usual backoff, so a count still growing restarts the window early.
+            closes_in = self._settled_since + self.settle_seconds - self.clock()
+            return max(min(closes_in, self._delay), 0.0)
         return self._delay
 
     def poll(self) -> ExportResult | None:

@@ -19,8 +19,6 @@ from nudge_pipeline.lake import Lake
 from nudge_pipeline.landing.claim import ClaimStore
 from nudge_pipeline.landing.record import RunRecord, RunRecordStore
 from tests.drills.overlap_drill import (
-    SYNC_DEADLOCK,
-    SyncHung,
     assert_all_succeeded,
     duplicate_keys,
     publish_report,
@@ -61,7 +59,6 @@ def _records(lake: Lake, runs: set[RunKey]) -> dict[RunKey, RunRecord | None]:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(raises=SyncHung, reason=SYNC_DEADLOCK)
 def test_a_dead_holder_costs_its_lease_and_the_next_sync_resumes_without_republishing(
     make_simulator: Any, duckdb_url: str, dagster_home: Path, tmp_path: Path
 ) -> None:
@@ -121,7 +118,6 @@ def _iso(epoch: float) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(raises=SyncHung, reason=SYNC_DEADLOCK)
 def test_a_second_sync_publishes_nothing_while_the_holder_is_alive(
     make_simulator: Any, duckdb_url: str, dagster_home: Path, tmp_path: Path
 ) -> None:

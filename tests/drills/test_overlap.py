@@ -24,11 +24,7 @@ from nudge_pipeline.defs.schedules import range_tags
 from nudge_pipeline.defs.sensors import nudgescribe_discovery_sensor
 from nudge_pipeline.simulator import SimHandle
 from tests.drills.overlap_drill import (
-    SQLITE_INSTANCE_LOCKED,
-    SYNC_DEADLOCK,
     SYNC_TIMEOUT,
-    InstanceLocked,
-    SyncHung,
     assert_all_succeeded,
     dagster_workers,
     duplicate_keys,
@@ -72,9 +68,6 @@ def assert_each_run_published_once(sim: SimHandle, eligible: set[tuple[str, str]
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    raises=(SyncHung, InstanceLocked), reason=f"{SYNC_DEADLOCK}; or {SQLITE_INSTANCE_LOCKED}"
-)
 def test_two_syncs_started_seconds_apart_publish_each_run_once_and_land_it_once(
     make_simulator: Any, warehouse_url: str, dagster_home: Path, tmp_path: Path
 ) -> None:
