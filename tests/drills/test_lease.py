@@ -8,6 +8,7 @@ row lands once. While a holder is alive, a second sync publishes none of its run
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 
 from nudge_pipeline import crashpoints
-from nudge_pipeline.lake import Lake
+from nudge_pipeline.lake import Lake, claim_path
 from nudge_pipeline.landing.claim import ClaimStore
 from nudge_pipeline.landing.record import RunRecord, RunRecordStore
 from tests.drills.overlap_drill import (
@@ -59,8 +60,9 @@ def _records(lake: Lake, runs: set[RunKey]) -> dict[RunKey, RunRecord | None]:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("holder", ["on another host", "on this host"])
 def test_a_dead_holder_costs_its_lease_and_the_next_sync_resumes_without_republishing(
-    make_simulator: Any, duckdb_url: str, dagster_home: Path, tmp_path: Path
+    holder: str, make_simulator: Any, duckdb_url: str, dagster_home: Path, tmp_path: Path
 ) -> None:
     sim = make_simulator(**WORLD)
     expected = published_messages(sim)
@@ -91,6 +93,10 @@ def test_a_dead_holder_costs_its_lease_and_the_next_sync_resumes_without_republi
     }
     assert set(recorded_jobs) == set(published_by_killed)
     assert all(recorded_jobs.values()), recorded_jobs
+    if holder == "on another host":
+        # Nothing here can tell whether a process elsewhere is alive: only the lease can.
+        for run in dead_claims:
+            _move_holder_elsewhere(lake, *run)
 
     resumed = start_sync(env, logs, "resumed")
     assert_all_succeeded(resumed)
@@ -104,11 +110,22 @@ def test_a_dead_holder_costs_its_lease_and_the_next_sync_resumes_without_republi
         record = after[run]
         assert record is not None and claim is not None
         assert record.job_id == recorded_jobs[run], "the export job is resumed, not replaced"
-        # No file of a run whose holder died was fetched before that holder's lease ran out.
         fetched = min(f.fetched_at for f in record.files.values())
-        assert fetched >= _iso(claim.expires_at), (run, fetched, claim)
-    # The kill came before the leases ran out, so the takeover really waited for them.
+        if holder == "on another host":
+            # No file of a run whose holder died was fetched before its lease ran out.
+            assert fetched >= _iso(claim.expires_at), (run, fetched, claim)
+        else:
+            # A holder process of this host that is gone is known dead: no wait.
+            assert fetched < _iso(claim.expires_at), (run, fetched, claim)
+    # The kill came before the leases ran out, so the takeover really faced live leases.
     assert live_after_kill, dead_claims
+
+
+def _move_holder_elsewhere(lake: Lake, campaign_id: str, run_id: str) -> None:
+    path = Path(lake.fs_path(claim_path(campaign_id, run_id)))
+    claim = json.loads(path.read_text())
+    claim["holder"] = "another-host:" + claim["holder"].split(":", 1)[1]
+    path.write_text(json.dumps(claim))
 
 
 def _iso(epoch: float) -> str:

@@ -147,9 +147,14 @@ def test_a_sensor_run_overlapping_a_backfill_of_the_same_runs_publishes_each_onc
         for request in tick.dynamic_partitions_requests or []:
             instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
         requests = [r for r in tick.run_requests or [] if r.job_name == campaign_run_job.name]
-        keys = {str(r.partition_key) for r in requests}
+        partitions = list(instance.get_dynamic_partitions(CAMPAIGN_RUNS))
+        keys = set()
+        for request in requests:  # each names a range of partitions in its tags
+            first = partitions.index(request.tags["dagster/asset_partition_range_start"])
+            last = partitions.index(request.tags["dagster/asset_partition_range_end"])
+            keys |= set(partitions[first : last + 1])
         assert len(keys) == ELIGIBLE_RUNS
-        order = [k for k in instance.get_dynamic_partitions(CAMPAIGN_RUNS) if k in keys]
+        order = [k for k in partitions if k in keys]
 
         # A backfill of the same partitions, as one run over their range (the project's
         # backfill policy), and the sensor's runs, each in a worker process of its own.
