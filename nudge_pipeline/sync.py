@@ -219,13 +219,18 @@ def totals_line(report: Any) -> str:
 
 def run_sync_command(campaign_ids: Sequence[str], console: Console, details: bool = False) -> Any:
     """Run the engine with progress; returns the SyncReport (environment already prepared)."""
+    from nudge_pipeline.landing.early import EarlyExports
+    from nudge_pipeline.landing.record import now_iso
+
+    # Before Dagster is imported: the exports are the long pole, so they go out first.
+    early = EarlyExports(load_settings(), campaign_ids, now_iso()).start()
     from nudge_pipeline.defs.sync import open_instance, run_sync
 
     display = ProgressDisplay(console)
     instance = open_instance()
     try:
         with display.shown():
-            report = run_sync(instance, campaign_ids, listener=display)
+            report = run_sync(instance, campaign_ids, listener=display, early=early)
     finally:
         instance.dispose()
     if report.runs:

@@ -42,19 +42,14 @@ class NudgescribeResource(dg.ConfigurableResource):
 
     def account_key(self) -> tuple[str, ...]:
         """Which account (and publish policy) a discovery describes."""
-        return (self.base_url, self.api_code, self.publish_stages)
+        from nudge_pipeline.landing.discovery import account_key
+
+        return account_key(self.base_url, self.api_code, self.publish_stages)
 
     def engine_settings(self) -> Any:
-        from nudge_pipeline.landing.engine import EngineSettings
+        from nudge_pipeline.landing.early import engine_settings
 
-        settings = self.settings()
-        return EngineSettings(
-            parallel_downloads=settings.parallel_downloads,
-            exports_in_flight=settings.exports_in_flight,
-            export_type=settings.export_type,
-            settle_seconds=settings.export_settle_seconds,
-            claim_lease_seconds=settings.claim_lease_seconds,
-        )
+        return engine_settings(self.settings())
 
     def settings(self) -> Settings:
         return load_settings(

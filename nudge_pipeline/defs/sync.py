@@ -14,7 +14,6 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,15 +24,10 @@ from nudge_pipeline.defs.assets.common import API_POOL, plain_metadata
 from nudge_pipeline.defs.assets.messages import SYNC_STARTED_TAG, not_exported_observations
 from nudge_pipeline.defs.jobs import campaign_run_job, customers_job, snapshots_job
 from nudge_pipeline.defs.partitions import CAMPAIGN_RUNS, CUSTOMER_GROUPS
-from nudge_pipeline.defs.resources import NudgescribeResource, resources_from_env
+from nudge_pipeline.defs.resources import resources_from_env
 from nudge_pipeline.defs.schedules import range_tags
-from nudge_pipeline.landing.discovery import (
-    Discovery,
-    discover,
-    remember_discovery,
-    runs_to_land,
-)
-from nudge_pipeline.landing.engine import LandingEngine, Result, Step
+from nudge_pipeline.landing.discovery import Discovery
+from nudge_pipeline.landing.early import EarlyExports
 from nudge_pipeline.landing.failures import GLOBAL_CAUSES, QUOTA_EXHAUSTED, cause_of, describe
 from nudge_pipeline.landing.keys import parse_campaign_run_key
 from nudge_pipeline.landing.record import RunRecordStore, RunState, now_iso
@@ -130,6 +124,7 @@ class SyncEngine:
         campaign_ids: Sequence[str] = (),
         listener: Listener | None = None,
         max_partitions_per_run: int = SYNC_PARTITIONS_PER_RUN,
+        early: EarlyExports | None = None,
     ) -> None:
         self.instance = instance
         self.campaign_ids = list(campaign_ids)
@@ -138,7 +133,15 @@ class SyncEngine:
         self.resources = resources_from_env()
         self.defs = build_defs(self.resources)
         self.report = SyncReport()
-        self.started_at = now_iso()
+        self.early = (
+            early
+            or EarlyExports(
+                self.resources["nudgescribe"].process_config_and_initialize().settings(),
+                campaign_ids,
+                now_iso(),
+            ).start()
+        )
+        self.started_at = self.early.started_at
         self._lock = threading.Lock()
 
     def run(self) -> SyncReport:
@@ -150,47 +153,24 @@ class SyncEngine:
                 return self.report
             self._register(found)
             todo = self._campaign_runs_todo(found)
-            # The vendor's clock starts first: exports are published (or found complete) and
-            # awaited in the background while the snapshots and the customers land.
-            with ThreadPoolExecutor(1, thread_name_prefix="exports") as background:
-                exports = background.submit(self._start_exports, found, todo)
-                self._snapshots()
-                if not self._stopped(for_reads=True):
-                    self._customers(found)
-                # Each run moves on as soon as its own export is complete; the ones still
-                # awaited in the background are claimed there, and the Dagster run waits
-                # for each claim to be released.
-                chunks = self._chunks(CAMPAIGN_RUNS, todo)
-                _emit(self.listener, "phase", name="campaign_runs", total=len(todo))
-                for chunk in chunks:
-                    result = self._run_safely(campaign_run_job, chunk, chunk[0])
-                    self._settle_campaign_runs(chunk, result)
-                exports.result()
+            # The exports started before Dagster was loaded (EarlyExports) and are awaited
+            # in the background while the snapshots and the customers land.
+            self._snapshots()
+            if not self._stopped(for_reads=True):
+                self._customers(found)
+            # Each run moves on as soon as its own export is complete; one still awaited in
+            # the background is claimed there, and the Dagster run waits for that claim.
+            _emit(self.listener, "phase", name="campaign_runs", total=len(todo))
+            for chunk in self._chunks(CAMPAIGN_RUNS, todo):
+                result = self._run_safely(campaign_run_job, chunk, chunk[0])
+                self._settle_campaign_runs(chunk, result)
+            self.early.join()
+            for cause, subject, message in self.early.failures:
+                self._fail(cause, subject, message)
             self._report_runs(found, set(todo))
         finally:
             progress.set_listener(None)
         return self.report
-
-    def _start_exports(self, found: Discovery, keys: Sequence[str]) -> None:
-        """Publish (or reuse) the exports of `keys` and wait for them, outside any Dagster run.
-
-        Dagster executes one run at a time in this process, so the exports are started here,
-        Dagster-free; the campaign runs' Dagster run then finds them complete (or still
-        claimed here, and waits) and goes straight to the files. Nothing is published twice:
-        the run record keeps the job id, and the claim keeps out every other worker.
-        """
-        if not keys or self._stopped():
-            return
-        api = self.resources["nudgescribe"].process_config_and_initialize()
-        lake = self.resources["lake"].process_config_and_initialize().lake()
-        with api.client() as client:
-            engine = LandingEngine(client, lake, None, api.engine_settings())
-            exports = engine.land(
-                runs_to_land(found, keys), frozenset({Step.EXPORT}), self.started_at
-            )
-            for outcome in exports:
-                if outcome.result is Result.FAILED and outcome.cause in GLOBAL_CAUSES:
-                    self._fail(outcome.cause, outcome.run.key, outcome.message)
 
     # -- discovery and partitions ------------------------------------------------------
 
@@ -205,16 +185,11 @@ class SyncEngine:
 
     def _discover(self) -> Discovery | None:
         _emit(self.listener, "phase", name="discovery")
-        resource: NudgescribeResource = self.resources["nudgescribe"]
         try:
-            api = resource.process_config_and_initialize()
-            with api.client() as client:
-                found = discover(client, api.allowed_stages(), self.campaign_ids or None)
+            found = self.early.wait_for_discovery()
         except Exception as exc:
             self._fail(cause_of(exc), "discovery", describe(exc))
             return None
-        if not self.campaign_ids:
-            remember_discovery(api.account_key(), found)
         missing = set(self.campaign_ids) - {c.campaign_id for c in found.campaigns}
         for campaign_id in sorted(missing):
             self._fail("not found", f"campaign {campaign_id}", "no such campaign in the account")
@@ -393,8 +368,9 @@ def run_sync(
     instance: dg.DagsterInstance,
     campaign_ids: Sequence[str] = (),
     listener: Listener | None = None,
+    early: EarlyExports | None = None,
 ) -> SyncReport:
-    return SyncEngine(instance, campaign_ids, listener).run()
+    return SyncEngine(instance, campaign_ids, listener, early=early).run()
 
 
 def open_instance() -> dg.DagsterInstance:

@@ -141,6 +141,11 @@ _recent: dict[AccountKey, tuple[float, Discovery]] = {}
 _recent_lock = threading.Lock()
 
 
+def account_key(base_url: str, api_code: str, publish_stages: str) -> AccountKey:
+    """Which account, and which publish policy, a discovery describes."""
+    return (base_url, api_code, publish_stages)
+
+
 def remember_discovery(account: AccountKey, found: Discovery) -> None:
     """Keep a whole-account discovery that read every campaign's history."""
     if found.failed_campaigns:

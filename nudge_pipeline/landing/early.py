@@ -1,0 +1,109 @@
+"""The first thing a sync does: discover, then start every export, before Dagster is loaded.
+
+Export generation is the long pole of a sync, so the exports go out while the rest of the
+sync starts up and the snapshots and customers land. This runs in a thread of its own and
+knows nothing of Dagster: it claims each eligible run not yet loaded, publishes it (or
+adopts or reuses its export), polls until it is complete, records it and lets go of the
+claim. The sync's Dagster run then takes each run over from its record.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+from nudge_pipeline.lake import Lake
+from nudge_pipeline.landing.discovery import (
+    Discovery,
+    account_key,
+    discover,
+    remember_discovery,
+    runs_to_land,
+)
+from nudge_pipeline.landing.engine import EngineSettings, LandingEngine, Result, Step
+from nudge_pipeline.landing.failures import GLOBAL_CAUSES, cause_of, describe
+from nudge_pipeline.landing.keys import parse_campaign_run_key
+from nudge_pipeline.landing.record import RunRecordStore, RunState
+from nudge_pipeline.nudgescribe import ClientConfig, NudgescribeClient
+from nudge_pipeline.settings import Settings
+
+
+class EarlyExports:
+    def __init__(self, settings: Settings, campaign_ids: Sequence[str], started_at: str) -> None:
+        self.settings = settings
+        self.campaign_ids = list(campaign_ids)
+        self.started_at = started_at
+        self.discovery: Discovery | None = None
+        self.discovery_error: BaseException | None = None
+        # (cause, subject, message) of failures that rule out every run (a spent quota).
+        self.failures: list[tuple[str, str, str]] = []
+        self._discovered = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="early-exports", daemon=True)
+
+    def start(self) -> EarlyExports:
+        self._thread.start()
+        return self
+
+    def wait_for_discovery(self) -> Discovery:
+        """What discovery found; raises what it raised."""
+        self._discovered.wait()
+        if self.discovery is None:
+            raise self.discovery_error or RuntimeError("discovery ended without an answer")
+        return self.discovery
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def _run(self) -> None:
+        settings = self.settings
+        try:
+            with NudgescribeClient(ClientConfig.from_settings(settings)) as client:
+                try:
+                    found = discover(client, settings.publish_stages, self.campaign_ids or None)
+                except BaseException as exc:
+                    self.discovery_error = exc
+                    return
+                finally:
+                    self._discovered.set()
+                self.discovery = found
+                if not self.campaign_ids:
+                    key = account_key(
+                        settings.base_url or "",
+                        _plain(settings.api_code),
+                        ",".join(settings.publish_stages),
+                    )
+                    remember_discovery(key, found)
+                self._export(client, found)
+        except Exception as exc:  # the Dagster run lands these runs anyway, and says why
+            self.failures.append((cause_of(exc), "exports", describe(exc)))
+
+    def _export(self, client: NudgescribeClient, found: Discovery) -> None:
+        lake = Lake(self.settings.lake_root)
+        records = RunRecordStore(lake)
+        todo = []
+        for key in found.eligible_partition_keys:
+            record = records.get(*parse_campaign_run_key(key))
+            if record is None or record.state is not RunState.LOADED:
+                todo.append(key)
+        if not todo:
+            return
+        engine = LandingEngine(client, lake, None, engine_settings(self.settings))
+        steps = frozenset({Step.EXPORT})
+        for outcome in engine.land(runs_to_land(found, todo), steps, self.started_at):
+            if outcome.result is Result.FAILED and outcome.cause in GLOBAL_CAUSES:
+                self.failures.append((outcome.cause, outcome.run.key, outcome.message))
+
+
+def engine_settings(settings: Settings) -> EngineSettings:
+    return EngineSettings(
+        parallel_downloads=settings.parallel_downloads,
+        exports_in_flight=settings.exports_in_flight,
+        export_type=settings.export_type,
+        settle_seconds=settings.export_settle_seconds,
+        claim_lease_seconds=settings.claim_lease_seconds,
+    )
+
+
+def _plain(secret: object) -> str:
+    value = getattr(secret, "get_secret_value", None)
+    return str(value()) if value is not None else str(secret or "")
