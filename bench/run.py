@@ -737,6 +737,7 @@ def latency(ctx: Context) -> Report:
             timeout=LATENCY_SYNC_TIMEOUT_S,
         )
         publishes = sim.stats()["accepted_publishes"]
+        polls = sim.stats()["calls"].get("POST /v1/messages/pages", 0) / LATENCY_RUNS
         # The floor's transfer part, on the same files (now rendered), in the same run.
         transfer = land_files_alone(sim, runs, work / "alone-lake")
     _require(len(publishes) == LATENCY_RUNS, f"{len(publishes)} publishes for {LATENCY_RUNS} runs")
@@ -788,7 +789,9 @@ def latency(ctx: Context) -> Report:
         first_publish <= FIRST_PUBLISH_MAX_S,
         "{:.2f} s",
     )
+    report.target("pages polls per export", polls, "≤ 10", polls <= 10, "{:.1f}")
     report.data = {
+        "pages_polls_per_export": polls,
         "first_publish_s": first_publish,
         "last_publish_s": last_publish,
         "all_landed_s": all_landed,

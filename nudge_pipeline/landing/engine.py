@@ -115,7 +115,7 @@ class EngineSettings:
     settle_seconds: float | None = None  # None: the client's
     claim_lease_seconds: float = 120.0
     # How often a run claimed by another worker looks at that worker's progress (lake reads).
-    watch_seconds: float = 1.0
+    watch_seconds: float = 0.5
 
 
 Listener = Callable[[str, dict[str, Any]], None]

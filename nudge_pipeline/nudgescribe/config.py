@@ -45,7 +45,7 @@ class ClientConfig:
     retry_after_cap: float = 60.0
     # Export polling.
     poll_initial: float = 1.0
-    poll_factor: float = 1.5
+    poll_factor: float = 1.3
     poll_max: float = 30.0
     settle_seconds: float = 10.0
     export_deadline_seconds: float = 3600.0
