@@ -180,7 +180,20 @@ class LandingEngine:
         """
         if Step.LOAD in steps and self.warehouse is None:
             raise ValueError("loading needs a warehouse")
-        yield from _Session(self, list(dict.fromkeys(runs)), steps, stopped_since).run()
+        session = _Session(self, list(dict.fromkeys(runs)), steps, stopped_since)
+        # The coordinator runs in a thread of its own, so a slow consumer (Dagster storing
+        # each event) never holds back the runs still landing.
+        thread = threading.Thread(target=session.run, name="landing-coordinator", daemon=True)
+        thread.start()
+        try:
+            while (item := session.outcomes.get()) is not _DONE:
+                if isinstance(item, BaseException):
+                    raise item
+                assert isinstance(item, RunOutcome)
+                yield item
+        finally:
+            session.cancelled.set()
+            thread.join()
 
 
 @dataclass(eq=False)
@@ -225,6 +238,8 @@ class _Session:
         self.timers: list[tuple[float, int, Callable[[], None]]] = []
         self._sequence = itertools.count()
         self.done: list[RunOutcome] = []
+        self.outcomes: queue.Queue[RunOutcome | BaseException | object] = queue.Queue()
+        self.cancelled = threading.Event()
         self.api_slots = api_slots(self.settings.parallel_downloads)
         self.control = ThreadPoolExecutor(CONTROL_WORKERS, thread_name_prefix="landing")
         # Publishes go out one at a time, each only if none before it was refused for every
@@ -240,26 +255,30 @@ class _Session:
 
     # -- the coordinator loop ----------------------------------------------------------
 
-    def run(self) -> Iterator[RunOutcome]:
+    def run(self) -> None:
+        """The coordinator loop; each outcome goes to `outcomes` as soon as it is final."""
         try:
             self._every(self.settings.claim_lease_seconds / 3, self._renew_claims)
-            while self.unfinished:
+            while self.unfinished and not self.cancelled.is_set():
                 self._start_waiting()
                 try:
-                    callback, args = self.events.get(timeout=self._next_timer_in())
+                    callback, args = self.events.get(timeout=min(self._next_timer_in(), 1.0))
                 except queue.Empty:
                     pass
                 else:
                     callback(*args)
                 self._fire_due_timers()
                 while self.done:
-                    yield self.done.pop(0)
+                    self.outcomes.put(self.done.pop(0))
+        except BaseException as exc:  # handed to the consumer
+            self.outcomes.put(exc)
         finally:
             for pool in (self.publisher, self.control, self.downloads, self.loader):
                 pool.shutdown(wait=True, cancel_futures=True)
             for landing in self.landings:
                 if landing.claim is not None:
                     self._release(landing)
+            self.outcomes.put(_DONE)
 
     def _submit(
         self,
@@ -755,6 +774,9 @@ class _Session:
 
         if held:
             self._submit(self.control, renew, (), renewed)
+
+
+_DONE = object()
 
 
 class _NotAttempted(Exception):
