@@ -81,6 +81,14 @@ def test_assets_land_eligible_runs_once_and_never_publish_others(
         tags=range_tags(run_keys[0], run_keys[-1]),
     )
     assert result.success
+    # The run says which campaigns it is about (the partition keys are two UUIDs).
+    tags = instance.get_run_by_id(result.run_id).tags
+    assert tags["nudge/campaign_runs"] == str(len(run_keys))
+    names = {r.campaign.campaign_name for r in found.completed_runs}
+    listed = tags["nudge/campaigns"]
+    assert listed.startswith(sorted(names)[0])
+    assert set(listed.split("; ")) == names or listed.endswith(f"… ({len(names)})")
+    assert "Published" in tags["nudge/stages"].split("; ")
     exports = _metadata(result, "message_export")
     assert set(exports) == set(eligible), "a skipped run is never materialized"
     observed = _observations(result, "message_export")

@@ -117,6 +117,8 @@ def campaign_run_landing(
                 failures.append(f"{key}: {cause_of(error)}: {describe(error)}")
                 yield from _all_failed([key], selected, error)
         runs = runs_to_land(found, keys) if found else _lake_only_runs(keys)
+        # The Runs list and the backfill page then say which campaigns a run is about.
+        context.instance.add_run_tags(context.run_id, run_tags(runs))
         with warehouse.open_if(Step.LOAD in steps) as wh:
             engine = LandingEngine(
                 client, the_lake, wh, nudgescribe.engine_settings(), listener=_progress
@@ -218,6 +220,28 @@ def _lake_only_runs(keys: Sequence[str]) -> list[Any]:
     from nudge_pipeline.landing.engine import RunToLand
 
     return [RunToLand(*parse_campaign_run_key(key)) for key in keys]
+
+
+TAG_LIMIT = 200
+
+
+def run_tags(runs: Sequence[Any]) -> dict[str, str]:
+    """Tags naming the campaigns, workspaces, stages (and, for one run, its number)."""
+
+    def listed(values: Iterable[str]) -> str:
+        names = sorted({v for v in values if v})
+        text = "; ".join(names)
+        return text if len(text) <= TAG_LIMIT else f"{text[: TAG_LIMIT - 12]}… ({len(names)})"
+
+    tags = {
+        "nudge/campaign_runs": str(len(runs)),
+        "nudge/campaigns": listed(r.campaign_name or r.campaign_id for r in runs),
+        "nudge/workspaces": listed(r.workspace_name for r in runs),
+        "nudge/stages": listed(r.stage for r in runs),
+    }
+    if len(runs) == 1 and runs[0].run_number is not None:
+        tags["nudge/run_number"] = str(runs[0].run_number)
+    return {k: v for k, v in tags.items() if v}
 
 
 def run_labels(outcome: RunOutcome) -> dict[str, Any]:
