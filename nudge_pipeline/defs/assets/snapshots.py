@@ -129,26 +129,43 @@ def land_snapshot(
     )
 
 
-@dg.asset(
-    group_name=GROUP,
-    pool=API_POOL,
-    deps=[NEW_CAMPAIGN_RUNS],
-    kinds={"parquet", "sql"},
-    automation_condition=SNAPSHOT_CONDITION,
-)
-def campaigns(
-    context: dg.AssetExecutionContext,
-    nudgescribe: NudgescribeResource,
-    lake: LakeResource,
-    warehouse: WarehouseResource,
-) -> dg.MaterializeResult:
-    """Every campaign of the account, with its workspace, stage and status."""
-    found = _account(nudgescribe).campaigns
-    return land_snapshot(
-        context, "campaigns", records_table(found, CAMPAIGN_COLUMNS), lake, warehouse
+def _snapshot_of_discovery(
+    name: str,
+    description: str,
+    columns: dict[str, pa.DataType],
+    rows_of: Any,
+    deps: list[Any],
+) -> dg.AssetsDefinition:
+    """A snapshot whose rows come straight from the account's discovery."""
+
+    @dg.asset(
+        name=name,
+        description=description,
+        deps=deps,
+        group_name=GROUP,
+        pool=API_POOL,
+        kinds={"parquet", "sql"},
+        automation_condition=SNAPSHOT_CONDITION,
     )
+    def snapshot(
+        context: dg.AssetExecutionContext,
+        nudgescribe: NudgescribeResource,
+        lake: LakeResource,
+        warehouse: WarehouseResource,
+    ) -> dg.MaterializeResult:
+        rows = rows_of(_account(nudgescribe))
+        return land_snapshot(context, name, records_table(rows, columns), lake, warehouse)
+
+    return snapshot
 
 
+campaigns = _snapshot_of_discovery(
+    "campaigns",
+    "Every campaign of the account, with its workspace, stage and status.",
+    CAMPAIGN_COLUMNS,
+    lambda found: found.campaigns,
+    deps=[NEW_CAMPAIGN_RUNS],
+)
 SNAPSHOT_OF_CAMPAIGNS: dict[str, Any] = dict(
     group_name=GROUP,
     pool=API_POOL,
@@ -158,32 +175,20 @@ SNAPSHOT_OF_CAMPAIGNS: dict[str, Any] = dict(
 )
 
 
-@dg.asset(**SNAPSHOT_OF_CAMPAIGNS)
-def campaign_runs(
-    context: dg.AssetExecutionContext,
-    nudgescribe: NudgescribeResource,
-    lake: LakeResource,
-    warehouse: WarehouseResource,
-) -> dg.MaterializeResult:
-    """The run history (first generation and reruns) of every campaign."""
-    runs = [found.run for found in _account(nudgescribe).runs]
-    return land_snapshot(
-        context, "campaign_runs", records_table(runs, RUN_COLUMNS), lake, warehouse
-    )
-
-
-@dg.asset(**SNAPSHOT_OF_CAMPAIGNS)
-def customer_groups(
-    context: dg.AssetExecutionContext,
-    nudgescribe: NudgescribeResource,
-    lake: LakeResource,
-    warehouse: WarehouseResource,
-) -> dg.MaterializeResult:
-    """The customer groups of every workspace that holds campaigns."""
-    groups = _account(nudgescribe).customer_groups
-    return land_snapshot(
-        context, "customer_groups", records_table(groups, GROUP_COLUMNS), lake, warehouse
-    )
+campaign_runs = _snapshot_of_discovery(
+    "campaign_runs",
+    "The run history (first generation and reruns) of every campaign.",
+    RUN_COLUMNS,
+    lambda found: [discovered.run for discovered in found.runs],
+    deps=[campaigns],
+)
+customer_groups = _snapshot_of_discovery(
+    "customer_groups",
+    "The customer groups of every workspace that holds campaigns.",
+    GROUP_COLUMNS,
+    lambda found: found.customer_groups,
+    deps=[campaigns],
+)
 
 
 @dg.asset(**SNAPSHOT_OF_CAMPAIGNS)
