@@ -28,6 +28,7 @@ from nudge_pipeline.defs.resources import resources_from_env
 from nudge_pipeline.defs.schedules import range_tags
 from nudge_pipeline.landing.discovery import Discovery
 from nudge_pipeline.landing.early import EarlyExports
+from nudge_pipeline.landing.engine import gone_from_this_host
 from nudge_pipeline.landing.failures import GLOBAL_CAUSES, QUOTA_EXHAUSTED, cause_of, describe
 from nudge_pipeline.landing.keys import parse_campaign_run_key
 from nudge_pipeline.landing.record import RunRecordStore, RunState, now_iso
@@ -248,18 +249,24 @@ class SyncEngine:
         return result
 
     def _step_failures(self, result: dg.ExecuteInProcessResult, subject: str) -> None:
+        """Each partition observed as failed, with its cause; else each failed step's error."""
+        failed: set[str] = set()  # a partition is observed once per asset: reported once
+        for event in result.all_events:
+            if event.event_type_value != "ASSET_OBSERVATION":
+                continue
+            seen = event.asset_observation_data.asset_observation
+            metadata = plain_metadata(seen.metadata)
+            key = str(seen.partition)
+            if metadata.get("load_status") == "failed" and seen.partition and key not in failed:
+                failed.add(key)
+                self._fail(str(metadata["cause"]), key, str(metadata["reason"]))
+        if failed:
+            return
         for event in result.all_events:
             if event.is_step_failure:
-                data = event.step_failure_data
-                lines = (data.error.message if data.error else "failed").strip().splitlines()
-                # A Failure's description lists one failed item per line after its first.
-                for line in lines[1:] or lines[:1]:
-                    item, _, why = line.partition(": ")
-                    cause, _, message = why.partition(": ")
-                    if why and message:
-                        self._fail(cause, item, message)
-                    else:
-                        self._fail("unexpected error", subject, line)
+                error = event.step_failure_data.error
+                message = error.message.strip().splitlines()[0] if error else "failed"
+                self._fail("unexpected error", subject, message)
 
     def _snapshots(self) -> None:
         _emit(self.listener, "phase", name="snapshots", total=1)
@@ -383,32 +390,21 @@ def open_instance() -> dg.DagsterInstance:
 _UNFINISHED = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    return True
-
-
 def close_runs_of_dead_workers(instance: dg.DagsterInstance) -> list[str]:
     """Earlier sync runs on this host still marked in progress although their process is gone.
 
     No daemon watches runs that `sync` executes in its own process, so a killed sync's runs
     would show as running forever.
     """
-    host = socket.gethostname()
     closed = []
     runs = instance.get_runs(
         filters=dg.RunsFilter(statuses=_UNFINISHED, tags={STARTED_BY_TAG: STARTED_BY})
     )
     for run in runs:
-        worker_host, _, pid = run.tags.get(WORKER_TAG, "").rpartition(":")
-        if worker_host != host or not pid.isdigit() or _process_alive(int(pid)):
+        worker = run.tags.get(WORKER_TAG, "")
+        if not gone_from_this_host(worker):
             continue
-        instance.report_run_failed(run, f"the sync process {pid} that ran it is gone")
+        instance.report_run_failed(run, f"the sync process {worker} that ran it is gone")
         closed.append(run.run_id)
     return closed
 

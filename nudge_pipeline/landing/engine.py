@@ -134,9 +134,9 @@ def holder_label() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def holder_is_gone(claim: Claim) -> bool:
-    """A claim of a process on this host that no longer runs (killed): free at once."""
-    host, _, rest = claim.holder.partition(":")
+def gone_from_this_host(label: str) -> bool:
+    """True when `label` (`host:pid[:…]`) names a process of this host that no longer runs."""
+    host, _, rest = label.partition(":")
     pid = rest.partition(":")[0]
     if host != socket.gethostname() or not pid.isdigit():
         return False
@@ -147,6 +147,11 @@ def holder_is_gone(claim: Claim) -> bool:
     except PermissionError:  # someone else's process: alive
         return False
     return False
+
+
+def holder_is_gone(claim: Claim) -> bool:
+    """A claim of a killed process on this host is free at once, without its lease."""
+    return gone_from_this_host(claim.holder)
 
 
 class LandingEngine:
