@@ -57,25 +57,24 @@ class EarlyExports:
     def _run(self) -> None:
         settings = self.settings
         try:
-            with NudgescribeClient(ClientConfig.from_settings(settings)) as client:
-                try:
-                    found = discover(client, settings.publish_stages, self.campaign_ids or None)
-                except BaseException as exc:
-                    self.discovery_error = exc
-                    return
-                finally:
-                    self._discovered.set()
+            config = ClientConfig.from_settings(settings)
+            with NudgescribeClient(config) as client:
+                found = discover(client, settings.publish_stages, self.campaign_ids or None)
                 self.discovery = found
+                self._discovered.set()  # only once `discovery` is set
                 if not self.campaign_ids:
                     key = account_key(
-                        settings.base_url or "",
-                        _plain(settings.api_code),
-                        ",".join(settings.publish_stages),
+                        settings.base_url or "", config.api_code, ",".join(settings.publish_stages)
                     )
                     remember_discovery(key, found)
                 self._export(client, found)
-        except Exception as exc:  # the Dagster run lands these runs anyway, and says why
-            self.failures.append((cause_of(exc), "exports", describe(exc)))
+        except Exception as exc:
+            if not self._discovered.is_set():  # a bad setting or discovery itself
+                self.discovery_error = exc
+            else:  # the Dagster run lands these runs anyway, and says why
+                self.failures.append((cause_of(exc), "exports", describe(exc)))
+        finally:
+            self._discovered.set()  # nobody waits forever, whatever happened
 
     def _export(self, client: NudgescribeClient, found: Discovery) -> None:
         lake = Lake(self.settings.lake_root)
@@ -102,8 +101,3 @@ def engine_settings(settings: Settings) -> EngineSettings:
         settle_seconds=settings.export_settle_seconds,
         claim_lease_seconds=settings.claim_lease_seconds,
     )
-
-
-def _plain(secret: object) -> str:
-    value = getattr(secret, "get_secret_value", None)
-    return str(value()) if value is not None else str(secret or "")
