@@ -30,7 +30,7 @@ from nudge_pipeline.landing.discovery import (
 )
 from nudge_pipeline.landing.engine import LandingEngine, Result, RunOutcome, Step
 from nudge_pipeline.landing.failures import cause_of, describe
-from nudge_pipeline.warehouse import RunStatus
+from nudge_pipeline.warehouse import LoadStatus, RunStatus
 
 GROUP = "messages"
 MESSAGE_EXPORT = dg.AssetKey("message_export")
@@ -140,7 +140,7 @@ def campaign_run_landing(
         )
 
 
-_STATUS_OF = {
+_STATUS_OF: dict[Result, LoadStatus] = {
     Result.SKIPPED: "skipped",
     Result.FAILED: "failed",
     Result.NOT_ATTEMPTED: "pending",
@@ -153,7 +153,7 @@ def unloaded_statuses(outcomes: Sequence[RunOutcome]) -> list[RunStatus]:
         RunStatus(
             o.run.campaign_id,
             o.run.run_id,
-            _STATUS_OF[o.result],  # type: ignore[arg-type]
+            _STATUS_OF[o.result],
             load_reason=o.message or o.cause or None,
             export_job_id=o.record.job_id,
         )
