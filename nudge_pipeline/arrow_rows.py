@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.json as pa_json
 
@@ -52,6 +53,16 @@ def table_from_rows(rows: Iterable[Mapping[str, Any]], schema: pa.Schema) -> pa.
 
 
 def scalar(value: Any, arrow_type: pa.DataType) -> pa.Scalar:
+    """`value` as an Arrow scalar of `arrow_type`; text and integers straight from buffers."""
+    if pa.types.is_string(arrow_type) and isinstance(value, str):
+        data = value.encode("utf-8")
+        offsets = np.array([0, len(data)], dtype=np.int32)
+        buffers = [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+        return pa.Array.from_buffers(arrow_type, 1, buffers)[0]
+    if pa.types.is_integer(arrow_type) and isinstance(value, int) and not isinstance(value, bool):
+        signed = "int" if pa.types.is_signed_integer(arrow_type) else "uint"
+        number = np.array([value], dtype=f"{signed}{arrow_type.bit_width}")
+        return pa.Array.from_buffers(arrow_type, 1, [None, pa.py_buffer(number)])[0]
     return table_from_rows([{"value": value}], pa.schema([("value", arrow_type)])).column(0)[0]
 
 

@@ -12,6 +12,7 @@ runs on thread pools and reports back through a queue. Outcomes are yielded as r
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import logging
@@ -248,8 +249,9 @@ class _Session:
         self.api_slots = api_slots(self.settings.parallel_downloads)
         self.control = ThreadPoolExecutor(CONTROL_WORKERS, thread_name_prefix="landing")
         # Publishes go out one at a time, each only if none before it was refused for every
-        # run (a spent quota): a refused publish is never followed by another.
-        self.publisher = ThreadPoolExecutor(1, thread_name_prefix="publish")
+        # run (a spent quota): a refused publish is never followed by another. The `pages`
+        # call before each publish (reuse or adopt) needs no such order, so runs in parallel.
+        self.publish_lock = threading.Lock()
         self.spent = threading.Event()
         self.downloads = ThreadPoolExecutor(
             self.settings.parallel_downloads, thread_name_prefix="download"
@@ -278,7 +280,7 @@ class _Session:
         except BaseException as exc:  # handed to the consumer
             self.outcomes.put(exc)
         finally:
-            for pool in (self.publisher, self.control, self.downloads, self.loader):
+            for pool in (self.control, self.downloads, self.loader):
                 pool.shutdown(wait=True, cancel_futures=True)
             for landing in self.landings:
                 if landing.claim is not None:
@@ -452,6 +454,7 @@ class _Session:
             known_job_id=landing.record.job_id,
             on_job_id=remember,
             settle_seconds=self.settings.settle_seconds,
+            publish_guard=self._one_publish_at_a_time,
         )
         landing.job = job
 
@@ -477,7 +480,14 @@ class _Session:
                 return self._exported(landing, result)
             self._at(job.next_poll_in(), lambda: self._poll(landing))
 
-        self._submit(self.publisher, begin, (), begun)
+        self._submit(self.control, begin, (), begun)
+
+    @contextlib.contextmanager
+    def _one_publish_at_a_time(self) -> Iterator[None]:
+        with self.publish_lock:
+            if self._publishes_refused():
+                raise _NotAttempted()
+            yield
 
     def _poll(self, landing: _Landing) -> None:
         job = landing.job

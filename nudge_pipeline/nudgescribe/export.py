@@ -7,6 +7,7 @@ at once drives many jobs from one scheduler; `run()` drives one job to its end.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 
@@ -33,6 +34,9 @@ class ExportJob:
         settle_seconds: float | None = None,
         deadline_seconds: float | None = None,
         clock: Callable[[], float] = time.monotonic,
+        publish_guard: Callable[
+            [], contextlib.AbstractContextManager[object]
+        ] = contextlib.nullcontext,
     ) -> None:
         config = client.config
         self.client = client
@@ -48,6 +52,8 @@ class ExportJob:
         self.poll_factor = config.poll_factor
         self.poll_max = config.poll_max
         self.clock = clock
+        # Entered around the publish call alone (the caller serializes publishes with it).
+        self.publish_guard = publish_guard
         self.polls = 0
         self.published = False
         self.job_id: str | None = known_job_id
@@ -85,8 +91,8 @@ class ExportJob:
         self.polls += 1
         if current.status == quirks.EXPORT_STATUS_COMPLETED:
             log.info("%s: server already has a completed export; reusing it", self._label)
+            # Nothing to resume after a crash (`pages` says complete again): no announcement.
             self.job_id = current.job_id
-            self._announce(current.job_id)
             return ExportResult(current.job_id, current.num_files)
         if (
             current.status in _ACTIVE
@@ -96,7 +102,8 @@ class ExportJob:
             log.info("%s: an export is already under way; adopting it", self._label)
             self.job_id = current.job_id
         else:
-            self.job_id = self.client.publish(self.campaign_id, self.run_id)
+            with self.publish_guard():
+                self.job_id = self.client.publish(self.campaign_id, self.run_id)
             self.published = True
             crashpoints.reached(crashpoints.AFTER_PUBLISH)
         self._announce(self.job_id)

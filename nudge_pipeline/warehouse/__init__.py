@@ -10,7 +10,7 @@ from nudge_pipeline.warehouse.errors import (
 from nudge_pipeline.warehouse.loaders.base import MessageFileLoad
 from nudge_pipeline.warehouse.run_status import LOAD_STATUSES, LoadStatus, RunStatus
 from nudge_pipeline.warehouse.tables import SNAPSHOT_TABLES, SnapshotName
-from nudge_pipeline.warehouse.warehouse import CustomersLoad, Warehouse
+from nudge_pipeline.warehouse.warehouse import CustomersLoad, RunLoad, Warehouse
 
 __all__ = [
     "LOAD_STATUSES",
@@ -22,6 +22,7 @@ __all__ = [
     "LockTimeoutError",
     "MessageFileLoad",
     "MigrationError",
+    "RunLoad",
     "RunStatus",
     "SnapshotName",
     "Warehouse",

@@ -77,6 +77,15 @@ RunKey = tuple[str, str]  # (campaign_id, run_id)
 
 
 @dataclass(frozen=True)
+class RunLoad:
+    """A campaign run's lake files, to replace its rows with."""
+
+    campaign_id: str
+    run_id: str
+    files: Sequence[MessageFileLoad]
+
+
+@dataclass(frozen=True)
 class CustomersLoad:
     """What Warehouse.replace_customers wrote for one customer group."""
 
@@ -231,36 +240,72 @@ class Warehouse:
         `lake_root`, when given, is recorded in nudgescribe.lake as the root that the
         files' `lake_relpath` are relative to.
         """
-        file_nums = [f.file_num for f in files]
-        if len(set(file_nums)) != len(file_nums):
-            raise InputError(f"campaign {campaign_id} run {run_id}: file_num listed twice")
-        keys = {"campaign_id": campaign_id, "run_id": run_id}
-        constants = {**keys, "loaded_at": datetime.now(UTC)}
+        run = RunLoad(campaign_id, run_id, files)
+        loaded = self.replace_runs([run], filesystem=filesystem, lake_root=lake_root)
+        return loaded[(campaign_id, run_id)]
+
+    def replace_runs(
+        self,
+        runs: Sequence[RunLoad],
+        *,
+        filesystem: pafs.FileSystem | None = None,
+        lake_root: str | None = None,
+    ) -> dict[RunKey, int]:
+        """`replace_messages` for many runs in one transaction: all of them land or none.
+
+        The statements that do not depend on a run's files (deleting old rows, the
+        message_files rows, the lake root) are made once for all the runs, not once each.
+        """
+        keys = sorted((r.campaign_id, r.run_id) for r in runs)
+        if len(set(keys)) != len(keys):
+            raise InputError("a campaign run is listed twice")
+        for run in runs:
+            file_nums = [f.file_num for f in run.files]
+            if len(set(file_nums)) != len(file_nums):
+                raise InputError(
+                    f"campaign {run.campaign_id} run {run.run_id}: file_num listed twice"
+                )
+        loaded_at = datetime.now(UTC)
+        loaded: dict[RunKey, int] = {}
         with self._write() as conn:
-            self._lock_partition(conn, "messages", campaign_id, run_id)
-            for spec in (MESSAGES, MESSAGE_FILES):
-                conn.execute(
-                    text(
-                        f"DELETE FROM {spec.qualified_name} "
-                        "WHERE campaign_id = :campaign_id AND run_id = :run_id"
-                    ),
-                    keys,
+            for key in keys:  # in one order, so two batches never wait on each other
+                self._lock_partition(conn, "messages", *key)
+            for campaign_id, run_id in self._runs_with_rows(conn, keys):
+                for spec in (MESSAGES, MESSAGE_FILES):
+                    conn.execute(
+                        text(
+                            f"DELETE FROM {spec.qualified_name} "
+                            "WHERE campaign_id = :campaign_id AND run_id = :run_id"
+                        ),
+                        {"campaign_id": campaign_id, "run_id": run_id},
+                    )
+            for run in runs:
+                constants = {"campaign_id": run.campaign_id, "run_id": run.run_id}
+                counts = self._loader.insert_message_files(
+                    conn, run.files, {**constants, "loaded_at": loaded_at}, filesystem
                 )
-            counts = self._loader.insert_message_files(conn, files, constants, filesystem)
-            crashpoints.reached(crashpoints.MID_WAREHOUSE_LOAD)
-            expected = {f.file_num: f.row_count for f in files}
-            actual = {num: counts.get(num, 0) for num in expected} | counts
-            if actual != expected:
-                wrong = {n: (expected.get(n), actual.get(n)) for n in actual}
-                wrong = {n: v for n, v in wrong.items() if v[0] != v[1]}
-                raise LoadMismatchError(
-                    f"campaign {campaign_id} run {run_id}: rows per file_num "
-                    f"(declared, found) differ: {wrong}"
-                )
-            self._insert(conn, MESSAGE_FILES, _message_files_table(files), keys)
+                crashpoints.reached(crashpoints.MID_WAREHOUSE_LOAD)
+                _check_counts(run, counts)
+                loaded[(run.campaign_id, run.run_id)] = sum(counts.values())
+            self._insert(conn, MESSAGE_FILES, _message_files_table(runs), {})
             if lake_root is not None:
                 _record_lake_root(conn, lake_root)
-        return sum(counts.values())
+        return loaded
+
+    def _runs_with_rows(self, conn: Connection, keys: Sequence[RunKey]) -> list[RunKey]:
+        """Which of these runs have rows to delete: one query for the whole batch, so a
+        batch of new runs costs no DELETE at all."""
+        if not keys:
+            return []
+        where = "WHERE campaign_id IN :campaign_ids AND run_id IN :run_ids"
+        statement, params = _for_runs(
+            f"SELECT DISTINCT campaign_id, run_id FROM {MESSAGES.qualified_name} {where} "
+            f"UNION SELECT DISTINCT campaign_id, run_id FROM {MESSAGE_FILES.qualified_name} "
+            f"{where}",
+            keys,
+        )
+        found = {(c, r) for c, r in conn.execute(statement, params)}
+        return [key for key in keys if key in found]
 
     def record_run_statuses(self, statuses: Sequence[RunStatus]) -> int:
         """Insert or update the load status of many runs, in one transaction.
@@ -482,14 +527,14 @@ class Warehouse:
         return self.unknown_customer_messages_by_run([key])[key]
 
 
-_MESSAGE_FILE_COLUMNS = pa.schema(
-    [(name, kind) for name, kind in MESSAGE_FILES.columns if name not in ("campaign_id", "run_id")]
-)
+_MESSAGE_FILE_COLUMNS = pa.schema(list(MESSAGE_FILES.columns))
 
 
-def _message_files_table(files: Sequence[MessageFileLoad]) -> pa.Table:
+def _message_files_table(runs: Sequence[RunLoad]) -> pa.Table:
     rows = (
         {
+            "campaign_id": run.campaign_id,
+            "run_id": run.run_id,
             "file_num": f.file_num,
             "row_count": f.row_count,
             # byte_count keeps its old meaning, the CSV bytes, for existing queries.
@@ -501,9 +546,23 @@ def _message_files_table(files: Sequence[MessageFileLoad]) -> pa.Table:
             "csv_byte_count": f.csv_bytes,
             "parquet_byte_count": f.parquet_byte_count,
         }
-        for f in files
+        for run in runs
+        for f in run.files
     )
     return table_from_rows(rows, _MESSAGE_FILE_COLUMNS)
+
+
+def _check_counts(run: RunLoad, counts: Mapping[int, int]) -> None:
+    """Refuse the load when any file yielded other than its declared row count."""
+    expected = {f.file_num: f.row_count for f in run.files}
+    actual = {num: counts.get(num, 0) for num in expected} | dict(counts)
+    if actual != expected:
+        wrong = {n: (expected.get(n), actual.get(n)) for n in actual}
+        wrong = {n: v for n, v in wrong.items() if v[0] != v[1]}
+        raise LoadMismatchError(
+            f"campaign {run.campaign_id} run {run.run_id}: rows per file_num "
+            f"(declared, found) differ: {wrong}"
+        )
 
 
 def _run_status_upsert(rows: Sequence[Mapping[str, Any]]) -> tuple[Any, dict[str, Any]]:

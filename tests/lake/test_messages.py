@@ -6,8 +6,11 @@ import json
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import nudge_pipeline.lake.messages as messages_module
 from nudge_pipeline.lake import (
@@ -105,6 +108,30 @@ def test_extra_columns_are_kept_as_json(lake: Lake) -> None:
     ]
     assert list(json.loads(got[0]["extra"])) == ["segment", "campaign_id", "tone"]
     assert stats.columns == tuple(header)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.text(), st.text(alphabet=st.characters(max_codepoint=0x7F))),
+        min_size=1,
+        max_size=20,
+    )
+)
+def test_extra_json_is_exactly_what_json_dumps_writes(rows: list[tuple[str, str]]) -> None:
+    names = ["tone", 'a "quoted"\\name']
+    batch = pa.RecordBatch.from_arrays(
+        [
+            pa.array([r[0] for r in rows]),
+            pa.array(["1"] * len(rows)),
+            pa.array([r[1] for r in rows]),
+        ],
+        names=["tone", "customer_id", "other"],
+    )
+    got = messages_module._extra_json(batch, [0, 2], names).to_pylist()
+    assert got == [
+        json.dumps(dict(zip(names, row, strict=True)), ensure_ascii=False) for row in rows
+    ]
 
 
 def test_tiny_network_reads_and_many_blocks_and_row_groups(
