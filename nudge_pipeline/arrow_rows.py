@@ -66,6 +66,13 @@ def scalar(value: Any, arrow_type: pa.DataType) -> pa.Scalar:
     return table_from_rows([{"value": value}], pa.schema([("value", arrow_type)])).column(0)[0]
 
 
+def array_of(values: Iterable[Any], arrow_type: pa.DataType) -> pa.ChunkedArray:
+    """Python values (None for null) as one column of `arrow_type`."""
+    return table_from_rows(
+        ({"value": v} for v in values), pa.schema([("value", arrow_type)])
+    ).column(0)
+
+
 def parse_times(column: pa.ChunkedArray | pa.Array, target: pa.DataType) -> pa.ChunkedArray:
     """ISO 8601 text as UTC timestamps or dates of `target`; text without an offset is UTC.
 
@@ -74,8 +81,9 @@ def parse_times(column: pa.ChunkedArray | pa.Array, target: pa.DataType) -> pa.C
     chunked = column if isinstance(column, pa.ChunkedArray) else pa.chunked_array([column])
     with contextlib.suppress(pa.ArrowInvalid):
         return chunked.cast(target)  # the usual case: every value has an offset
-    parsed = [None if v is None else _parse_time(v, target) for v in chunked.to_pylist()]
-    return table_from_rows(({"value": v} for v in parsed), pa.schema([("value", target)])).column(0)
+    return array_of(
+        (None if v is None else _parse_time(v, target) for v in chunked.to_pylist()), target
+    )
 
 
 def _parse_time(value: str, target: pa.DataType) -> date | datetime:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from nudge_pipeline.arrow_rows import scalar
+from nudge_pipeline.arrow_rows import array_of, scalar
 from nudge_pipeline.warehouse.errors import InputError
 from nudge_pipeline.warehouse.tables import TableSpec
 
@@ -60,8 +60,9 @@ def _parse_times(column: pa.ChunkedArray, target: pa.DataType) -> pa.ChunkedArra
         return column.cast(target)
     except pa.ArrowInvalid:
         pass  # mixed or offset-less forms: parse value by value
-    parsed = [None if v is None else _parse_time(v, target) for v in column.to_pylist()]
-    return pa.chunked_array([pa.array(parsed, target)])
+    return array_of(
+        (None if v is None else _parse_time(v, target) for v in column.to_pylist()), target
+    )
 
 
 def _parse_time(value: str, target: pa.DataType) -> date | datetime:

@@ -21,6 +21,7 @@ from datetime import date
 
 import pyarrow as pa
 
+from nudge_pipeline.arrow_rows import array_of
 from nudge_pipeline.warehouse.arrow_input import conform
 from nudge_pipeline.warehouse.errors import InputError
 from nudge_pipeline.warehouse.tables import CUSTOMER_PROFILE_VALUES
@@ -33,9 +34,9 @@ TYPED_FIELD_TYPES = ("number", "boolean", "date")
 
 @dataclass(frozen=True)
 class TypedValues:
-    value_number: pa.Array
-    value_boolean: pa.Array
-    value_date: pa.Array
+    value_number: pa.ChunkedArray
+    value_boolean: pa.ChunkedArray
+    value_date: pa.ChunkedArray
     uncastable: int  # non-NULL values of a typed field that did not cast
 
 
@@ -84,9 +85,9 @@ def type_values(
         booleans.append(boolean)
         dates.append(day)
     return TypedValues(
-        pa.array(numbers, pa.float64()),
-        pa.array(booleans, pa.bool_()),
-        pa.array(dates, pa.date32()),
+        array_of(numbers, pa.float64()),
+        array_of(booleans, pa.bool_()),
+        array_of(dates, pa.date32()),
         uncastable,
     )
 
@@ -111,7 +112,7 @@ def profile_value_rows(
             )
         )
         by_customer = [workspaces.get(c) for c in values.column("customer_id").to_pylist()]
-        values = values.append_column("workspace_id", pa.array(by_customer, pa.string()))
+        values = values.append_column("workspace_id", array_of(by_customer, pa.string()))
     missing = sorted({"value", "field_type"} - set(values.column_names))
     if missing:
         raise InputError(f"customer_profile_values: missing columns {missing}")

@@ -49,6 +49,15 @@ CHECK_SPECS = [
 def message_checks(
     context: dg.AssetExecutionContext, wh: Warehouse, lake: Lake, outcomes: Sequence[RunOutcome]
 ) -> Iterator[dg.AssetCheckResult]:
+    # One connection for all their queries: on DuckDB each new one opens the file anew.
+    with wh.session():
+        results = list(_message_check_results(context, wh, lake, outcomes))
+    yield from results
+
+
+def _message_check_results(
+    context: dg.AssetExecutionContext, wh: Warehouse, lake: Lake, outcomes: Sequence[RunOutcome]
+) -> Iterator[dg.AssetCheckResult]:
     selected = {key.name for key in context.selected_asset_check_keys}
     landed = [o for o in outcomes if o.result is Result.LANDED]
     checked = {"runs_checked": len(landed)}

@@ -43,9 +43,16 @@ LOAD_STATUS = "load_status"
 SYNC_STARTED_TAG = "nudge/sync_started_at"
 
 
-def _spec(key: dg.AssetKey, deps: Sequence[Any], kinds: set[str], description: str) -> dg.AssetSpec:
+def _spec(
+    key: dg.AssetKey,
+    deps: Sequence[Any],
+    kinds: set[str],
+    description: str,
+    metadata: dict[str, Any] | None = None,
+) -> dg.AssetSpec:
     return dg.AssetSpec(
         key,
+        metadata=metadata,
         group_name=GROUP,
         partitions_def=campaign_runs_partitions,
         deps=deps,
@@ -53,6 +60,12 @@ def _spec(key: dg.AssetKey, deps: Sequence[Any], kinds: set[str], description: s
         description=description,
         # A run that will not be exported must never show as materialized.
         skippable=True,
+    )
+
+
+def _message_column_schema() -> dg.TableSchema:
+    return dg.TableSchema(
+        columns=[dg.TableColumn(name=f.name, type=str(f.type)) for f in MESSAGE_SCHEMA]
     )
 
 
@@ -74,6 +87,8 @@ def _spec(key: dg.AssetKey, deps: Sequence[Any], kinds: set[str], description: s
             {"api", "parquet"},
             "Each CSV file of the export as one Parquet file in the lake. A file already "
             "landed from the same export, with the checksum recorded then, is not fetched again.",
+            # The same for every partition: on the definition, not on each materialization.
+            {"dagster/column_schema": _message_column_schema()},
         ),
         _spec(
             MESSAGES,
@@ -118,7 +133,7 @@ def campaign_run_landing(
                 yield from _all_failed([key], selected, error)
         runs = runs_to_land(found, keys) if found else _lake_only_runs(keys)
         # The Runs list and the backfill page then say which campaigns a run is about.
-        context.instance.add_run_tags(context.run_id, run_tags(runs))
+        context.instance.add_run_tags(context.run.run_id, run_tags(runs))
         with warehouse.open_if(Step.LOAD in steps) as wh:
             engine = LandingEngine(
                 client, the_lake, wh, nudgescribe.engine_settings(), listener=_progress
@@ -163,10 +178,13 @@ def unloaded_statuses(outcomes: Sequence[RunOutcome]) -> list[RunStatus]:
 
 
 def not_exported_observations(runs: Iterable[DiscoveredRun]) -> list[dg.AssetObservation]:
-    """Why each of these completed runs will not be exported, on its three partitions.
+    """Why each of these completed runs will not be exported.
 
     The sensor and `sync` report them when they add the partitions, so the UI tells a run
-    that is skipped from one not yet landed without any Dagster run being spent on it.
+    that is skipped from one not yet landed without any Dagster run being spent on it. On
+    `messages` only, the table people look for: each event costs the event log about 10 ms
+    of writes (SQLite or PostgreSQL), and the first sync of an account can meet thousands of
+    such runs. A step that skips a run (it became ineligible since) observes each asset.
     """
     observations: list[dg.AssetObservation] = []
     for run in runs:
@@ -180,9 +198,8 @@ def not_exported_observations(runs: Iterable[DiscoveredRun]) -> list[dg.AssetObs
         if run.run.run_number is not None:
             labels["run_number"] = run.run.run_number
         metadata = {**labels, LOAD_STATUS: "skipped", "reason": run.eligibility.reason}
-        observations.extend(
-            dg.AssetObservation(asset_key=asset, partition=run.partition_key, metadata=metadata)
-            for asset in (MESSAGE_EXPORT, MESSAGE_FILES, MESSAGES)
+        observations.append(
+            dg.AssetObservation(asset_key=MESSAGES, partition=run.partition_key, metadata=metadata)
         )
     return observations
 
@@ -284,7 +301,6 @@ def _partition_events(
                 "files_reused": (record.num_files or 0) - outcome.files_downloaded,
                 "dagster/row_count": csv_rows,
                 "lake_path": message_dir(outcome.run.campaign_id, outcome.run.run_id),
-                "dagster/column_schema": _message_column_schema(),
             },
             MESSAGES: {
                 "job_id": record.job_id or "",
@@ -318,12 +334,6 @@ def _partition_events(
             partition=key,
             metadata={**labels, LOAD_STATUS: status, "reason": note, "cause": outcome.cause},
         )
-
-
-def _message_column_schema() -> dg.TableSchema:
-    return dg.TableSchema(
-        columns=[dg.TableColumn(name=f.name, type=str(f.type)) for f in MESSAGE_SCHEMA]
-    )
 
 
 MESSAGE_ASSETS = [campaign_run_landing]
