@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import psycopg
 import pyarrow as pa
 from sqlalchemy import Connection
 
@@ -68,6 +67,8 @@ class PostgresCopyLoader(Loader):
         batches: Iterable[pa.RecordBatch],
         constants: Mapping[str, Any],
     ) -> int:
+        import psycopg  # here, not at import: DuckDB-only processes would carry it (22 MB)
+
         pieces = row_pieces_factory(spec, schema, constants)
         driver = conn.connection.driver_connection
         assert isinstance(driver, psycopg.Connection)
