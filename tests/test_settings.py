@@ -267,16 +267,14 @@ def unconfigured_env(**extra: str) -> dict[str, str]:
     return {**env, "COLUMNS": "200", **extra}
 
 
-def test_sync_with_nothing_configured_says_what_to_set(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [CLI, "sync"],
-        env=unconfigured_env(),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+def _sync_in(folder: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [CLI, "sync"], env=env, cwd=folder, capture_output=True, text=True, timeout=120, check=False
     )
+
+
+def test_sync_with_nothing_configured_says_what_to_set(tmp_path: Path) -> None:
+    result = _sync_in(tmp_path, unconfigured_env())
     assert result.returncode == 2
     for variable in (
         "NUDGESCRIBE_BASE_URL",
@@ -290,14 +288,6 @@ def test_sync_with_nothing_configured_says_what_to_set(tmp_path: Path) -> None:
 
 
 def test_sync_with_a_bad_value_names_it(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [CLI, "sync"],
-        env=unconfigured_env(NUDGE_EXPORTS_IN_FLIGHT="two"),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = _sync_in(tmp_path, unconfigured_env(NUDGE_EXPORTS_IN_FLIGHT="two"))
     assert result.returncode == 2
     assert "NUDGE_EXPORTS_IN_FLIGHT must be a whole number ≥ 1, got 'two'" in result.stderr

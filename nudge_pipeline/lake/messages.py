@@ -245,10 +245,10 @@ def _extra_json(batch: pa.RecordBatch, extra_idx: Sequence[int], names: Sequence
     pieces: list[Any] = []
     for position, (index, name) in enumerate(zip(extra_idx, names, strict=True)):
         opening = "{" if position == 0 else ", "
-        pieces.append(f"{opening}{json.dumps(name, ensure_ascii=False)}: ")
+        pieces.append(_text(f"{opening}{json.dumps(name, ensure_ascii=False)}: "))
         pieces.append(_json_strings(batch.column(index).cast(pa.string())))
-    pieces.append("}")
-    return pc.binary_join_element_wise(*pieces, "")
+    pieces.append(_text("}"))
+    return pc.binary_join_element_wise(*pieces, _text(""))
 
 
 _JSON_ESCAPES = (
@@ -271,7 +271,13 @@ def _json_strings(values: pa.Array) -> pa.Array:
         if pc.any(pc.match_substring_regex(values, r"[\x00-\x1f]")).as_py():
             for char in _OTHER_CONTROLS:
                 values = pc.replace_substring(values, char, f"\\u{ord(char):04x}")
-    return pc.fill_null(pc.binary_join_element_wise('"', values, '"', ""), "null")
+    quote, nothing = _text('"'), _text("")
+    return pc.fill_null(pc.binary_join_element_wise(quote, values, quote, nothing), _text("null"))
+
+
+def _text(value: str) -> pa.Scalar:
+    # An Arrow scalar, not a Python str: pyarrow imports pandas to convert one.
+    return scalar(value, pa.string())
 
 
 def _file_metadata(

@@ -14,21 +14,12 @@ import dagster as dg
 import pytest
 
 from nudge_pipeline.defs.component import NudgescribeComponent, nudgescribe_defs
+from tests.e2e.helpers import CONNECTOR_ASSETS
 
 pytestmark = pytest.mark.slow
 
 VENV = Path(sys.executable).parent.parent
 DG = str(VENV / "bin" / "dg")
-CONNECTOR_ASSETS = {
-    "campaigns",
-    "campaign_runs",
-    "customer_groups",
-    "customer_profile_fields",
-    "message_export",
-    "message_files",
-    "messages",
-    "customers",
-}
 
 PYPROJECT = """\
 [project]

@@ -16,21 +16,13 @@ from nudge_pipeline.defs.schedules import range_tags
 from nudge_pipeline.landing.discovery import discover
 from nudge_pipeline.simulator.data import PROFILE_FIELDS
 from nudge_pipeline.warehouse import Warehouse
+from tests.fixtures.simulator import small_world
 
 
 def test_assets_land_typed_profiles_and_honest_message_files(
     make_simulator: Any, resources_factory: Any, tmp_path: Path
 ) -> None:
-    sim = make_simulator(
-        workspaces=1,
-        campaigns_per_stage=1,
-        runs_per_campaign=1,
-        messages_per_run=30,
-        rows_per_file=10,
-        customer_groups=2,
-        customers_per_group=40,
-        export_duration=0,
-    )
+    sim = make_simulator(**small_world(customer_groups=2, customers_per_group=40))
     resources = resources_factory(sim)
     api = resources["nudgescribe"]
     with api.client() as client:

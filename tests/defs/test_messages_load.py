@@ -14,6 +14,7 @@ from nudge_pipeline.lake import Lake
 from nudge_pipeline.lake.messages import message_file_path
 from nudge_pipeline.landing.discovery import Discovery, discover
 from nudge_pipeline.warehouse import Warehouse
+from tests.fixtures.simulator import small_world
 
 
 def _loaded_at(wh: Warehouse, keys: list[str]) -> dict[str, tuple[int, Any]]:
@@ -33,14 +34,7 @@ def _loaded_at(wh: Warehouse, keys: list[str]) -> dict[str, tuple[int, Any]]:
 def test_a_run_that_fails_to_load_holds_back_no_other_run_of_its_range(
     make_simulator: Any, resources_factory: Any, tmp_path: Path
 ) -> None:
-    sim = make_simulator(
-        workspaces=1,
-        campaigns_per_stage=2,
-        runs_per_campaign=3,
-        messages_per_run=30,
-        rows_per_file=10,
-        export_duration=0,
-    )
+    sim = make_simulator(**small_world(campaigns_per_stage=2, runs_per_campaign=3))
     resources = resources_factory(sim)
     api = resources["nudgescribe"]
     with api.client() as client:

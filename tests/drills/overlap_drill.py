@@ -22,12 +22,26 @@ import sqlalchemy as sa
 
 from tests.drills.sync_drill import RunKey
 from tests.e2e.helpers import CLI
+from tests.fixtures.simulator import small_world
 
 # A sync of these drills takes well under a minute; one still running after this is hung.
 SYNC_TIMEOUT = 180.0
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 # What a worker process imports once, before it is forked for each Dagster run.
 WORKER_PRELOAD = ["dagster", "nudge_pipeline.defs", "nudge_pipeline.defs.jobs", "duckdb_engine"]
+
+
+def slow_export_world(completed_runs: int, export_seconds: float) -> dict[str, Any]:
+    """One Published campaign with `completed_runs` completed runs (the simulator makes the
+    second run of three or more a failed one) whose exports take `export_seconds`."""
+    return small_world(
+        runs_per_campaign=completed_runs + 1,
+        messages_per_run=40,
+        rows_per_file=20,
+        customer_groups=1,
+        customers_per_group=20,
+        export_duration=export_seconds,
+    )
 
 
 class SyncHung(AssertionError):

@@ -24,6 +24,7 @@ from tests.drills.overlap_drill import (
     duplicate_keys,
     publish_report,
     publishes_by_run,
+    slow_export_world,
     start_sync,
 )
 from tests.drills.sync_drill import (
@@ -38,16 +39,7 @@ from tests.fixtures.waiting import wait_until
 
 # One Published campaign with four completed runs (the second of five fails) whose exports
 # take long enough that the killed sync dies while they are still being generated.
-WORLD: dict[str, Any] = {
-    "workspaces": 1,
-    "campaigns_per_stage": 1,
-    "runs_per_campaign": 5,
-    "messages_per_run": 40,
-    "rows_per_file": 20,
-    "customer_groups": 1,
-    "customers_per_group": 20,
-    "export_duration": 6.0,
-}
+WORLD = slow_export_world(completed_runs=4, export_seconds=6.0)
 ELIGIBLE_RUNS = 4
 # Long enough that the next sync, started at once, meets live claims of the dead holder;
 # short enough for a drill. Both syncs use it: a claim's expiry is set by its holder.

@@ -31,6 +31,7 @@ from tests.drills.overlap_drill import (
     execute_campaign_runs,
     publish_report,
     publishes_by_run,
+    slow_export_world,
     start_sync,
 )
 from tests.drills.sync_drill import (
@@ -43,16 +44,7 @@ from tests.drills.sync_drill import (
 
 # One Published campaign with ten completed runs (the simulator makes the second of eleven a
 # failed run); its exports take seconds, so a second worker arrives while they are in flight.
-WORLD: dict[str, Any] = {
-    "workspaces": 1,
-    "campaigns_per_stage": 1,
-    "runs_per_campaign": 11,
-    "messages_per_run": 40,
-    "rows_per_file": 20,
-    "customer_groups": 1,
-    "customers_per_group": 20,
-    "export_duration": 5.0,
-}
+WORLD = slow_export_world(completed_runs=10, export_seconds=5.0)
 ELIGIBLE_RUNS = 10
 SECOND_SYNC_AFTER_SECONDS = 2.0
 # The backfill and three of the sensor's runs start together; the others as workers free up.

@@ -36,11 +36,18 @@ import pytest
 from nudge_pipeline.nudgescribe import decrypt_profile
 from nudge_pipeline.simulator import SimHandle
 from tests.e2e.helpers import client_for, sync_env
+from tests.fixtures.simulator import small_world
 
 from .scripted_server import Answer, Seen, TamperingProxy
 from .sync_drill import lake_files
 
 UMASK = 0o027
+LIGHT_FAULTS = {
+    "fault_5xx_rate": 0.03,
+    "fault_429_rate": 0.03,
+    "fault_drop_rate": 0.02,
+    "fault_cut_body_rate": 0.08,
+}
 JWT = re.compile(rb"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}")
 CIPHERTEXT = re.compile(re.escape(b"enc:v1:"))
 
@@ -62,21 +69,14 @@ app(prog_name="nudge-pipeline")
 
 @pytest.fixture
 def hostile_proxy(make_simulator: Any) -> Iterator[tuple[SimHandle, TamperingProxy]]:
-    sim = make_simulator(
-        workspaces=1,
+    world = small_world(
         campaigns_per_stage=2,
-        runs_per_campaign=1,
         messages_per_run=40,
         rows_per_file=15,
         customers_per_group=20,
         export_duration=0.1,
-        fault_5xx_rate=0.03,
-        fault_429_rate=0.03,
-        retry_after_seconds=0,
-        fault_drop_rate=0.02,
-        fault_cut_body_rate=0.08,
-        token_ttl=5,
     )
+    sim = make_simulator(**world, **LIGHT_FAULTS, retry_after_seconds=0, token_ttl=5)
     with TamperingProxy(sim.base_url) as proxy:
         yield sim, proxy
 

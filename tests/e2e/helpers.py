@@ -15,6 +15,17 @@ from nudge_pipeline.simulator import SimHandle
 
 CLI = str(Path(sys.executable).with_name("nudge-pipeline"))
 PUBLISH = "POST /v1/messages/publish"
+# Every asset the connector defines (the Component and the project's own definitions alike).
+CONNECTOR_ASSETS = {
+    "campaigns",
+    "campaign_runs",
+    "customer_groups",
+    "customer_profile_fields",
+    "message_export",
+    "message_files",
+    "messages",
+    "customers",
+}
 
 
 def sync_env(sim: SimHandle, tmp_path: Path, warehouse_url: str, **extra: str) -> dict[str, str]:
