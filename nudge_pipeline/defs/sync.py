@@ -9,6 +9,7 @@ record, the one copy every path writes.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -44,6 +45,7 @@ STARTED_BY = "nudge-pipeline sync"
 WORKER_TAG = "nudge/worker"
 SNAPSHOT_NAMES = ("campaigns", "campaign_runs", "customer_groups", "customer_profile_fields")
 NOT_ATTEMPTED = "not attempted"
+log = logging.getLogger(__name__)
 # Dagster's opt-in: a run over many partitions logs one "planned" event per asset, not one per
 # asset and partition (600 events, 6 s, for 200 campaign runs). Its cost, as Dagster states
 # it: a partition of a run that fails is not marked failed by Dagster; the step's own
@@ -227,9 +229,25 @@ class SyncEngine:
             _emit(self.listener, "partitions_registered", name=name, new=len(new))
 
     def _campaign_runs_todo(self, found: Discovery) -> list[str]:
-        """Eligible runs whose `messages` partition is not materialized (skips never are)."""
-        loaded = self.instance.get_materialized_partitions(dg.AssetKey("messages"))
-        return [k for k in found.eligible_partition_keys if k not in loaded]
+        """Eligible runs whose `messages` partition is not materialized (skips never are),
+        or is but not in this warehouse (a new one, on the same instance and lake: its rows
+        come from the lake, with no publish)."""
+        materialized = self.instance.get_materialized_partitions(dg.AssetKey("messages"))
+        eligible = found.eligible_partition_keys
+        done = [k for k in eligible if k in materialized]
+        if done:
+            held = self._held_by_warehouse(done)
+            materialized = {k for k in materialized if k in held}
+        return [k for k in eligible if k not in materialized]
+
+    def _held_by_warehouse(self, keys: Sequence[str]) -> set[str]:
+        runs = {parse_campaign_run_key(k): k for k in keys}
+        try:
+            with self.resources["warehouse"].process_config_and_initialize().open() as wh:
+                return {runs[run] for run in wh.loaded_runs(list(runs))}
+        except Exception as exc:  # the Dagster runs meet the same problem and say more
+            log.warning("could not read which runs the warehouse holds: %s", describe(exc))
+            return set(keys)
 
     def _chunks(self, partitions: str, keys: Sequence[str]) -> list[list[str]]:
         if not keys:

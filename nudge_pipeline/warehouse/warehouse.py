@@ -450,6 +450,23 @@ class Warehouse:
             runs,
         )
 
+    def loaded_runs(self, runs: Sequence[RunKey]) -> set[RunKey]:
+        """Which of these runs this warehouse holds: a `loaded` status, or (loaded before
+        statuses were kept) message_files rows."""
+        if not runs:
+            return set()
+        where = "WHERE campaign_id IN :campaign_ids AND run_id IN :run_ids"
+        statement, params = _for_runs(
+            f"SELECT campaign_id, run_id FROM {CAMPAIGN_RUN_STATUS.qualified_name} {where} "
+            f"AND load_status = 'loaded' "
+            f"UNION SELECT DISTINCT campaign_id, run_id FROM {MESSAGE_FILES.qualified_name} "
+            f"{where}",
+            runs,
+        )
+        with self._read() as conn:
+            found = {(c, r) for c, r in conn.execute(statement, params)}
+        return found & set(runs)
+
     def message_count(self, campaign_id: str, run_id: str) -> int:
         return self.message_counts([(campaign_id, run_id)])[(campaign_id, run_id)]
 

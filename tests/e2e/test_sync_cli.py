@@ -18,6 +18,7 @@ from tests.e2e.helpers import (
     run_sync,
     sync_env,
 )
+from tests.fixtures.simulator import small_world
 
 FAULTS = {
     "fault_5xx_rate": 0.05,
@@ -68,3 +69,30 @@ def test_ready_to_publish_is_exported_only_when_opted_in(
     opted_in = run_sync({**env, "NUDGE_PUBLISH_STAGES": "Published,Ready to Publish"})
     assert opted_in.returncode == 0, opted_in.stdout[-3000:] + opted_in.stderr[-3000:]
     assert landed_messages(duckdb_url) == published + ready
+
+
+def test_a_new_warehouse_is_filled_from_the_lake_without_publishing(
+    make_simulator: Any, tmp_path: Path
+) -> None:
+    sim = make_simulator(**small_world(runs_per_campaign=2))
+    first_url = f"duckdb:///{tmp_path / 'first.duckdb'}"
+    env = sync_env(sim, tmp_path, first_url)
+    first = run_sync(env)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    expected = expected_messages(sim, {"Published"})
+    assert expected and landed_messages(first_url) == expected
+
+    # Same instance and lake, another warehouse: Dagster says materialized, the warehouse
+    # holds nothing. Its rows come from the lake; nothing is published or fetched again.
+    sim.reset_stats()
+    second_url = f"duckdb:///{tmp_path / 'second.duckdb'}"
+    second = run_sync({**env, "NUDGE_WAREHOUSE_URL": second_url})
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert landed_messages(second_url) == expected
+    calls = sim.stats()["calls"]
+    assert calls.get(PUBLISH, 0) == 0 and calls.get("POST /v1/messages/fetch", 0) == 0
+
+    # And once it holds them, the next sync leaves both alone.
+    before = last_load(second_url)
+    third = run_sync({**env, "NUDGE_WAREHOUSE_URL": second_url})
+    assert third.returncode == 0 and last_load(second_url) == before

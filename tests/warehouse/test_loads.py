@@ -10,7 +10,13 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import text
 
-from nudge_pipeline.warehouse import InputError, LoadMismatchError, MessageFileLoad, Warehouse
+from nudge_pipeline.warehouse import (
+    InputError,
+    LoadMismatchError,
+    MessageFileLoad,
+    RunLoad,
+    Warehouse,
+)
 from nudge_pipeline.warehouse.loaders.base import check_file_keys
 from nudge_pipeline.warehouse.loaders.duckdb import DuckDBLoader
 from nudge_pipeline.warehouse.loaders.generic import GenericInsertLoader
@@ -315,6 +321,35 @@ def test_unknown_customer_messages_uses_the_campaigns_group(
 
     assert wh.unknown_customer_messages("c-1", "r-1") == 3  # "123", "0" (other group), "7"
     assert wh.unknown_customer_messages("c-9", "r-1") == 5  # campaign not synced yet
+
+
+def test_a_batch_of_runs_replaces_each_and_says_which_runs_are_held(
+    any_warehouse: Warehouse, tmp_path: Path
+) -> None:
+    wh = any_warehouse
+    paths = {}
+    for run, rows in (("r-1", 4), ("r-2", 6)):
+        paths[run] = tmp_path / f"{run}.parquet"
+        pq.write_table(message_table("c-1", run, 0, rows), paths[run])
+    assert wh.replace_messages("c-1", "r-1", [load_for(paths["r-1"], 0, 4)]) == 4
+    loads = [
+        RunLoad("c-1", "r-1", [load_for(paths["r-1"], 0, 4)]),
+        RunLoad("c-1", "r-2", [load_for(paths["r-2"], 0, 6)]),
+    ]
+    # r-1 is replaced (its old rows go), r-2 is new: each keeps exactly its own rows.
+    assert wh.replace_runs(loads) == {("c-1", "r-1"): 4, ("c-1", "r-2"): 6}
+    assert wh.message_counts([("c-1", "r-1"), ("c-1", "r-2")]) == {
+        ("c-1", "r-1"): 4,
+        ("c-1", "r-2"): 6,
+    }
+    assert wh.file_count("c-1", "r-1") == 1 and wh.file_count("c-1", "r-2") == 1
+    with pytest.raises(InputError, match="listed twice"):
+        wh.replace_runs([loads[0], loads[0]])
+    # Held: both have message_files rows; r-9 was never loaded here.
+    assert wh.loaded_runs([("c-1", "r-1"), ("c-1", "r-2"), ("c-1", "r-9")]) == {
+        ("c-1", "r-1"),
+        ("c-1", "r-2"),
+    }
 
 
 def test_duplicate_message_keys_counts_repeated_keys(warehouse: Warehouse) -> None:
