@@ -20,13 +20,14 @@ from sqlalchemy.pool import NullPool, StaticPool
 
 _MEMORY = ("", ":memory:")
 # DuckDB's own defaults (80% of RAM, a thread per core) let its memory grow with the load:
-# a 1M-row sync peaked at 540-590 MB, a 5M-row one far higher. Bounded like this, they peak
-# at 329 and 348 MB, for about 0.5 s more on the 1M rows (DuckDB spills to its temp folder).
+# a 1M-row sync peaked at 540-590 MB, a 5M-row one far higher. At 64MB a 1M-row sync peaks
+# 39 MB lower than at 128MB in the same time, and a 5M-row one 35 MB lower and faster
+# (bench/README.md); DuckDB spills to its temp folder.
 # Settings in the URL's query (duckdb:///file.duckdb?memory_limit=1GB) take precedence.
 # Replaying a WAL that holds JSON columns made DuckDB try to download its (built-in) json
 # extension; a warehouse must never reach out to the network.
 DUCKDB_DEFAULTS = {
-    "memory_limit": "128MB",
+    "memory_limit": "64MB",
     "threads": "2",
     "autoinstall_known_extensions": "false",
 }
