@@ -370,10 +370,30 @@ class _Session:
             landing.claim, landing.record = result
             if landing.claim is None:
                 self._at(self.settings.watch_seconds, lambda: self._watch(landing))
+            elif landing.record.state is RunState.LOADED and self.steps == ALL_STEPS:
+                self._unless_held(landing)
             else:
                 self._advance(landing)
 
         self._submit(self.control, claim_and_read, (), opened)
+
+    def _unless_held(self, landing: _Landing) -> None:
+        """A run the lake records as loaded: done if this warehouse holds it, which is the
+        case when another worker loaded it while this one waited; else (a new warehouse on
+        the same lake) loaded again from the lake. Asked on the loader's thread, the only
+        one that uses the warehouse."""
+        warehouse = self.engine.warehouse
+        assert warehouse is not None
+        run = (landing.run.campaign_id, landing.run.run_id)
+
+        def held(found: set[tuple[str, str]] | None, error: BaseException | None) -> None:
+            if error is not None or found is None:
+                return self._fail(landing, error or RuntimeError("no warehouse answer"))
+            if run in found:
+                return self._finish(landing, Result.UP_TO_DATE)
+            self._advance(landing)
+
+        self._submit(self.loader, warehouse.loaded_runs, ([run],), held)
 
     def _watch(self, landing: _Landing) -> None:
         """Another worker holds the claim: follow its record, take over if its lease lapses."""

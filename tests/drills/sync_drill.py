@@ -18,7 +18,9 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
+import dagster as dg
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
@@ -122,6 +124,18 @@ def drill_env(
     sim: SimHandle, root: Path, warehouse_url: str, dagster_home: Path, **extra: str
 ) -> dict[str, str]:
     return sync_env(sim, root, warehouse_url, DAGSTER_HOME=str(dagster_home), **extra)
+
+
+def messages_loads(dagster_home: Path) -> Counter[str]:
+    """How many times each campaign-run partition of `messages` was materialized (loaded)."""
+    # The instance's storage is configured from DAGSTER_HOME, as for every Dagster command.
+    with mock.patch.dict(os.environ, {"DAGSTER_HOME": str(dagster_home)}):
+        instance = dg.DagsterInstance.from_config(str(dagster_home))
+    try:
+        records = instance.fetch_materializations(dg.AssetKey("messages"), limit=10_000).records
+        return Counter(str(r.partition_key) for r in records)
+    finally:
+        instance.dispose()
 
 
 def _instance_db(path: Path) -> closing[sqlite3.Connection]:

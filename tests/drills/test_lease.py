@@ -18,6 +18,7 @@ import pytest
 from nudge_pipeline import crashpoints
 from nudge_pipeline.lake import Lake, claim_path
 from nudge_pipeline.landing.claim import ClaimStore
+from nudge_pipeline.landing.keys import campaign_run_key
 from nudge_pipeline.landing.record import RunRecord, RunRecordStore
 from tests.drills.overlap_drill import (
     assert_all_succeeded,
@@ -32,6 +33,7 @@ from tests.drills.sync_drill import (
     assert_landed_exactly,
     drill_env,
     messages_by_run,
+    messages_loads,
     observe_landing,
     published_messages,
 )
@@ -153,3 +155,7 @@ def test_a_second_sync_publishes_nothing_while_the_holder_is_alive(
     assert late == [], publish_report(stats)
     assert_landed_exactly(expected, observe_landing((tmp_path / "lake").resolve(), duckdb_url))
     assert duplicate_keys(duckdb_url) == []
+    # Loaded once: the sync that waited found the rows in the warehouse and did not reload.
+    assert messages_loads(dagster_home) == dict.fromkeys(
+        (campaign_run_key(*run) for run in eligible), 1
+    )
