@@ -9,6 +9,7 @@ from typing import Any
 
 import dagster as dg
 import pytest
+from sqlalchemy import text
 
 from nudge_pipeline.defs.assets.customers import customers
 from nudge_pipeline.defs.assets.messages import MESSAGE_ASSETS
@@ -19,6 +20,7 @@ from nudge_pipeline.landing.discovery import Discovery, discover
 from nudge_pipeline.warehouse import Warehouse
 
 PUBLISH = "POST /v1/messages/publish"
+FETCH = "POST /v1/messages/fetch"
 
 
 def _discover(resources: dict[str, Any]) -> Discovery:
@@ -37,6 +39,17 @@ def _observations(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, di
                     k: getattr(v, "value", v) for k, v in seen.metadata.items()
                 }
     return found
+
+
+def _loaded_at(resources: dict[str, Any], run: Any) -> Any:
+    with Warehouse(resources["warehouse"].url) as wh, wh.engine.connect() as conn:
+        return conn.execute(
+            text(
+                "SELECT MAX(loaded_at) FROM nudgescribe.messages"
+                " WHERE campaign_id = :campaign_id AND run_id = :run_id"
+            ),
+            {"campaign_id": run.campaign.campaign_id, "run_id": run.run.run_id},
+        ).scalar_one()
 
 
 def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, dict[str, Any]]:
@@ -120,9 +133,10 @@ def test_assets_land_eligible_runs_once_and_never_publish_others(
         if not run.eligibility.eligible:
             assert stages_after[run.campaign.campaign_id] == run.campaign.stage
 
-    # Materializing loaded partitions again reloads them from the lake: the recorded
-    # exports and files are reused, nothing is published or downloaded.
+    # Materializing loaded partitions again changes nothing: the warehouse holds them, so
+    # each says it is loaded already; nothing is published, fetched or loaded again.
     sim.reset_stats()
+    before = {key: _loaded_at(resources, by_key[key]) for key in eligible}
     again = dg.materialize(
         MESSAGE_ASSETS,
         instance=instance,
@@ -130,10 +144,12 @@ def test_assets_land_eligible_runs_once_and_never_publish_others(
         tags=range_tags(run_keys[0], run_keys[-1]),
     )
     assert again.success
-    assert sim.stats()["calls"].get(PUBLISH, 0) == 0
-    files = _metadata(again, "message_files")
-    assert all(files[k]["files_downloaded"] == 0 for k in eligible)
-    assert all(_metadata(again, "message_export")[k]["reused_export"] for k in eligible)
+    calls = sim.stats()["calls"]
+    assert calls.get(PUBLISH, 0) == 0 and calls.get(FETCH, 0) == 0
+    assert _metadata(again, "messages") == {}
+    observed_again = _observations(again, "messages")
+    assert all(observed_again[k]["load_status"] == "loaded" for k in eligible)
+    assert {key: _loaded_at(resources, by_key[key]) for key in eligible} == before
 
 
 @pytest.mark.slow
