@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
 from typing import Any
 
 import pyarrow as pa
 
-from nudge_pipeline.arrow_rows import array_of, scalar
+from nudge_pipeline.arrow_rows import parse_times, scalar
 from nudge_pipeline.warehouse.errors import InputError
 from nudge_pipeline.warehouse.tables import TableSpec
 
@@ -44,34 +43,14 @@ def _cast(column: pa.ChunkedArray, target: pa.DataType, table: str, name: str) -
         if pa.types.is_string(column.type) and (
             pa.types.is_date32(target) or pa.types.is_timestamp(target)
         ):
-            return _parse_times(column, target)
+            return parse_times(column, target)
         naive = pa.types.is_timestamp(column.type) and column.type.tz is None
         if pa.types.is_timestamp(target) and naive:
             raise InputError(f"{table}.{name}: naive timestamps are ambiguous; give UTC")
         return column.cast(target)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+    except (ValueError, pa.ArrowNotImplementedError) as exc:  # ArrowInvalid is one
         message = f"{table}.{name}: cannot convert {column.type} to {target}: {exc}"
         raise InputError(message) from exc
-
-
-def _parse_times(column: pa.ChunkedArray, target: pa.DataType) -> pa.ChunkedArray:
-    """ISO 8601 text to dates or UTC timestamps; text without an offset is taken as UTC."""
-    try:
-        return column.cast(target)
-    except pa.ArrowInvalid:
-        pass  # mixed or offset-less forms: parse value by value
-    return array_of(
-        (None if v is None else _parse_time(v, target) for v in column.to_pylist()), target
-    )
-
-
-def _parse_time(value: str, target: pa.DataType) -> date | datetime:
-    try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise pa.ArrowInvalid(f"not an ISO 8601 date or time: {value!r}") from None
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return moment.date() if pa.types.is_date32(target) else moment
 
 
 def _check_keys(table: pa.Table, spec: TableSpec) -> None:

@@ -295,16 +295,7 @@ class Warehouse:
     def _runs_with_rows(self, conn: Connection, keys: Sequence[RunKey]) -> list[RunKey]:
         """Which of these runs have rows to delete: one query for the whole batch, so a
         batch of new runs costs no DELETE at all."""
-        if not keys:
-            return []
-        where = "WHERE campaign_id IN :campaign_ids AND run_id IN :run_ids"
-        statement, params = _for_runs(
-            f"SELECT DISTINCT campaign_id, run_id FROM {MESSAGES.qualified_name} {where} "
-            f"UNION SELECT DISTINCT campaign_id, run_id FROM {MESSAGE_FILES.qualified_name} "
-            f"{where}",
-            keys,
-        )
-        found = {(c, r) for c, r in conn.execute(statement, params)}
+        found = _runs_in(conn, keys, ((MESSAGES, ""), (MESSAGE_FILES, "")))
         return [key for key in keys if key in found]
 
     def record_run_statuses(self, statuses: Sequence[RunStatus]) -> int:
@@ -453,19 +444,10 @@ class Warehouse:
     def loaded_runs(self, runs: Sequence[RunKey]) -> set[RunKey]:
         """Which of these runs this warehouse holds: a `loaded` status, or (loaded before
         statuses were kept) message_files rows."""
-        if not runs:
-            return set()
-        where = "WHERE campaign_id IN :campaign_ids AND run_id IN :run_ids"
-        statement, params = _for_runs(
-            f"SELECT campaign_id, run_id FROM {CAMPAIGN_RUN_STATUS.qualified_name} {where} "
-            f"AND load_status = 'loaded' "
-            f"UNION SELECT DISTINCT campaign_id, run_id FROM {MESSAGE_FILES.qualified_name} "
-            f"{where}",
-            runs,
-        )
         with self._read() as conn:
-            found = {(c, r) for c, r in conn.execute(statement, params)}
-        return found & set(runs)
+            return _runs_in(
+                conn, runs, ((CAMPAIGN_RUN_STATUS, "load_status = 'loaded'"), (MESSAGE_FILES, ""))
+            )
 
     def message_count(self, campaign_id: str, run_id: str) -> int:
         return self.message_counts([(campaign_id, run_id)])[(campaign_id, run_id)]
@@ -610,6 +592,25 @@ def _check_single_group(data: pa.Table, group_id: str, spec: TableSpec) -> None:
     groups = set(data.column("customer_group_id").unique().to_pylist())
     if groups - {group_id}:
         raise InputError(f"{spec.name}: rows of other customer groups than {group_id!r}")
+
+
+def _runs_in(
+    conn: Connection, runs: Sequence[RunKey], sources: Sequence[tuple[TableSpec, str]]
+) -> set[RunKey]:
+    """The runs of `runs` with a row in any of `sources` (a table and a condition of its
+    own, or ""), in one query."""
+    if not runs:
+        return set()
+    statement, params = _for_runs(
+        " UNION ".join(
+            f"SELECT DISTINCT campaign_id, run_id FROM {table.qualified_name}"
+            f" WHERE {condition}{' AND ' if condition else ''}"
+            "campaign_id IN :campaign_ids AND run_id IN :run_ids"
+            for table, condition in sources
+        ),
+        runs,
+    )
+    return {(c, r) for c, r in conn.execute(statement, params)} & set(runs)
 
 
 def _for_runs(sql: str, runs: Sequence[RunKey]) -> tuple[Any, dict[str, Any]]:
