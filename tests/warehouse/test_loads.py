@@ -489,3 +489,22 @@ def test_duckdb_replaces_a_loaded_run_within_a_small_memory_limit(tmp_path: Path
         assert wh.replace_messages("c", "r", files) == 200_000
         assert wh.message_count("c", "r") == 200_000
         assert wh.duplicate_message_keys("c", "r") == 0
+
+
+def test_text_times_without_an_offset_are_utc_and_a_bad_one_names_its_column() -> None:
+    from nudge_pipeline.warehouse.arrow_input import conform
+    from nudge_pipeline.warehouse.tables import CAMPAIGNS
+
+    given = ("campaign_id", "created_at")
+    others = {name: None for name in CAMPAIGNS.column_names if name not in given}
+
+    def campaigns(created_at: list[str | None]) -> pa.Table:
+        ids = [str(i) for i in range(len(created_at))]
+        return pa.table({"campaign_id": pa.array(ids), "created_at": pa.array(created_at)})
+
+    times = ["2024-05-01T10:00:00", "2024-05-01T12:00:00+02:00", None]
+    table = conform(campaigns(times), CAMPAIGNS, others)
+    moment = datetime(2024, 5, 1, 10, tzinfo=UTC)
+    assert table.column("created_at").to_pylist() == [moment, moment, None]
+    with pytest.raises(InputError, match=r"campaigns\.created_at: cannot convert"):
+        conform(campaigns(["yesterday"]), CAMPAIGNS, others)
