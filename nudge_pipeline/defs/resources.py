@@ -47,9 +47,9 @@ class NudgescribeResource(dg.ConfigurableResource):
         return account_key(self.base_url, self.api_code, self.publish_stages)
 
     def engine_settings(self) -> Any:
-        from nudge_pipeline.landing.early import engine_settings
+        from nudge_pipeline.landing.engine import EngineSettings
 
-        return engine_settings(self.settings())
+        return EngineSettings.from_settings(self.settings())
 
     def settings(self) -> Settings:
         return load_settings(

@@ -86,18 +86,8 @@ class EarlyExports:
                 todo.append(key)
         if not todo:
             return
-        engine = LandingEngine(client, lake, None, engine_settings(self.settings))
+        engine = LandingEngine(client, lake, None, EngineSettings.from_settings(self.settings))
         steps = frozenset({Step.EXPORT})
         for outcome in engine.land(runs_to_land(found, todo), steps, self.started_at):
             if outcome.result is Result.FAILED and outcome.cause in GLOBAL_CAUSES:
                 self.failures.append((outcome.cause, outcome.run.key, outcome.message))
-
-
-def engine_settings(settings: Settings) -> EngineSettings:
-    return EngineSettings(
-        parallel_downloads=settings.parallel_downloads,
-        exports_in_flight=settings.exports_in_flight,
-        export_type=settings.export_type,
-        settle_seconds=settings.export_settle_seconds,
-        claim_lease_seconds=settings.claim_lease_seconds,
-    )

@@ -40,6 +40,7 @@ from nudge_pipeline.nudgescribe import errors as api
 from nudge_pipeline.nudgescribe.client import NudgescribeClient
 from nudge_pipeline.nudgescribe.export import ExportJob
 from nudge_pipeline.nudgescribe.models import ExportResult
+from nudge_pipeline.settings import Settings
 from nudge_pipeline.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -117,6 +118,16 @@ class EngineSettings:
     claim_lease_seconds: float = 120.0
     # How often a run claimed by another worker looks at that worker's progress (lake reads).
     watch_seconds: float = 0.5
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> EngineSettings:
+        return cls(
+            parallel_downloads=settings.parallel_downloads,
+            exports_in_flight=settings.exports_in_flight,
+            export_type=settings.export_type,
+            settle_seconds=settings.export_settle_seconds,
+            claim_lease_seconds=settings.claim_lease_seconds,
+        )
 
 
 Listener = Callable[[str, dict[str, Any]], None]

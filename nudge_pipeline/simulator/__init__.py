@@ -10,13 +10,17 @@ if TYPE_CHECKING:
     from nudge_pipeline.simulator.harness import SimAccount, SimHandle, run_simulator
 
 __all__ = ["SimAccount", "SimConfig", "SimHandle", "run_simulator"]
-_HOME = {"SimConfig": "config", "SimAccount": "harness", "SimHandle": "harness"}
+_MODULE_OF = {
+    "SimConfig": "config",
+    "SimAccount": "harness",
+    "SimHandle": "harness",
+    "run_simulator": "harness",
+}
 
 
 def __getattr__(name: str) -> Any:
     # Loaded on first use: every `nudge-pipeline` command imports the `simulate` command's
     # module, and only `simulate` and `demo` need the simulator (about 7 MB and 70 ms).
-    if name == "run_simulator" or name in _HOME:
-        module = importlib.import_module(f"nudge_pipeline.simulator.{_HOME.get(name, 'harness')}")
-        return getattr(module, name)
+    if name in _MODULE_OF:
+        return getattr(importlib.import_module(f"{__name__}.{_MODULE_OF[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

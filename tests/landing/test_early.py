@@ -8,6 +8,7 @@ import pytest
 from nudge_pipeline.landing.early import EarlyExports
 from nudge_pipeline.landing.record import now_iso
 from nudge_pipeline.settings import load_settings
+from tests.fixtures.simulator import sim_settings
 
 
 def test_a_setting_the_client_refuses_is_the_discovery_error_not_a_hang(tmp_path: Path) -> None:
@@ -26,16 +27,7 @@ def test_discovery_is_there_for_the_waiter_and_the_exports_go_out(
     make_simulator: Any, tmp_path: Path
 ) -> None:
     sim = make_simulator(workspaces=1, messages_per_run=20, rows_per_file=20)
-    account = sim.account
-    settings = load_settings(
-        {
-            "NUDGESCRIBE_BASE_URL": sim.base_url,
-            "NUDGESCRIBE_API_CODE": account.api_code,
-            "NUDGESCRIBE_API_KEY": account.api_key,
-            "NUDGESCRIBE_API_SECRET": account.api_secret,
-            "NUDGE_LAKE_ROOT": str(tmp_path / "lake"),
-        }
-    )
+    settings = sim_settings(sim, tmp_path / "lake")
     sim.reset_stats()
     early = EarlyExports(settings, [], now_iso()).start()
     found = early.wait_for_discovery()

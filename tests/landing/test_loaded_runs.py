@@ -5,12 +5,10 @@ from typing import Any
 
 from nudge_pipeline.lake import Lake
 from nudge_pipeline.landing.discovery import discover, runs_to_land
-from nudge_pipeline.landing.early import engine_settings
-from nudge_pipeline.landing.engine import LandingEngine, Result
+from nudge_pipeline.landing.engine import EngineSettings, LandingEngine, Result
 from nudge_pipeline.nudgescribe import ClientConfig, NudgescribeClient
-from nudge_pipeline.settings import load_settings
 from nudge_pipeline.warehouse import Warehouse
-from tests.fixtures.simulator import small_world
+from tests.fixtures.simulator import sim_settings, small_world
 
 PUBLISH, FETCH = "POST /v1/messages/publish", "POST /v1/messages/fetch"
 
@@ -19,16 +17,7 @@ def test_a_loaded_run_is_up_to_date_where_held_and_reloaded_from_the_lake_where_
     make_simulator: Any, tmp_path: Path
 ) -> None:
     sim = make_simulator(**small_world(runs_per_campaign=2))
-    account = sim.account
-    settings = load_settings(
-        {
-            "NUDGESCRIBE_BASE_URL": sim.base_url,
-            "NUDGESCRIBE_API_CODE": account.api_code,
-            "NUDGESCRIBE_API_KEY": account.api_key,
-            "NUDGESCRIBE_API_SECRET": account.api_secret,
-            "NUDGE_LAKE_ROOT": str(tmp_path / "lake"),
-        }
-    )
+    settings = sim_settings(sim, tmp_path / "lake")
     lake = Lake(settings.lake_root)
     with (
         NudgescribeClient(ClientConfig.from_settings(settings)) as client,
@@ -42,7 +31,7 @@ def test_a_loaded_run_is_up_to_date_where_held_and_reloaded_from_the_lake_where_
         assert runs
 
         def land(warehouse: Warehouse) -> dict[Result, int]:
-            engine = LandingEngine(client, lake, warehouse, engine_settings(settings))
+            engine = LandingEngine(client, lake, warehouse, EngineSettings.from_settings(settings))
             results: dict[Result, int] = {}
             for outcome in engine.land(runs):
                 results[outcome.result] = results.get(outcome.result, 0) + 1
