@@ -22,7 +22,7 @@ from .paths import (
     message_file_path,
     snapshot_path,
 )
-from .store import Lake, sweep_orphans
+from .store import Lake, sweep_orphans, sweep_temps_of
 from .tables import read_table, write_table
 
 __all__ = [
@@ -45,6 +45,7 @@ __all__ = [
     "read_table",
     "snapshot_path",
     "sweep_orphans",
+    "sweep_temps_of",
     "write_message_file",
     "write_table",
 ]

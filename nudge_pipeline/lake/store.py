@@ -263,6 +263,20 @@ class Lake:
         return sorted(removed)
 
 
+def sweep_temps_of(lake: Lake, rel: str) -> list[str]:
+    """Delete the temporary files of one file, whatever their age: for a caller that knows
+    their writer is dead (it took over the dead writer's claim)."""
+    parent, _, name = rel.rpartition("/")
+    selector = pafs.FileSelector(lake.fs_path(parent), allow_not_found=True)
+    removed = []
+    for info in lake.fs.get_file_info(selector):
+        if info.base_name.startswith(f".{name}.tmp-") and is_temp_name(info.base_name):
+            with contextlib.suppress(FileNotFoundError):
+                lake.fs.delete_file(info.path)
+                removed.append(f"{parent}/{info.base_name}")
+    return removed
+
+
 def is_temp_name(file_name: str) -> bool:
     return _TEMP_NAME.fullmatch(file_name) is not None
 

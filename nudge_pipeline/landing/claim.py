@@ -255,12 +255,14 @@ class ClaimStore:
         run_id: str,
         holder: str,
         abandoned: Callable[[Claim], bool] | None = None,
+        on_takeover: Callable[[Claim], None] | None = None,
     ) -> Claim | None:
         """Our new claim, or None while another claim's lease is live (ours too: renew it).
 
         An expired claim (its holder died, e.g. kill -9) is taken over atomically: exactly one
         contender wins. So is a live one that `abandoned` knows to be dead already (a holder
-        process on this host that is gone), without waiting for its lease.
+        process on this host that is gone), without waiting for its lease. `on_takeover` then
+        gets the dead claim, to clear what its holder left half written.
         """
         rel = claim_path(campaign_id, run_id)
         now = self.clock()
@@ -272,7 +274,11 @@ class ClaimStore:
             return claim if self._files.create(rel, claim) else None
         if seen.claim.is_live(now) and not (abandoned is not None and abandoned(seen.claim)):
             return None
-        return claim if self._files.swap(rel, seen, claim) else None
+        if not self._files.swap(rel, seen, claim):
+            return None
+        if on_takeover is not None:
+            on_takeover(seen.claim)
+        return claim
 
     def renew(self, claim: Claim) -> Claim:
         """Extend our lease from now; ClaimLostError if the claim is not ours any more."""

@@ -366,7 +366,14 @@ class _Session:
         def claim_and_read() -> tuple[Claim | None, RunRecord]:
             run = landing.run
             claim = self.engine.claims.acquire(
-                run.campaign_id, run.run_id, self.engine.holder, abandoned=holder_is_gone
+                run.campaign_id,
+                run.run_id,
+                self.engine.holder,
+                abandoned=holder_is_gone,
+                # Only a run's claim holder writes its record: the dead holder's temps go.
+                on_takeover=lambda _: self.engine.records.clear_dead_writes(
+                    run.campaign_id, run.run_id
+                ),
             )
             record = self.engine.records.get_or_new(run.campaign_id, run.run_id)
             if claim is not None and record.state in (RunState.FAILED, RunState.SKIPPED):

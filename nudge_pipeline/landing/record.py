@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from nudge_pipeline.lake import Lake, export_state_path
+from nudge_pipeline.lake import Lake, export_state_path, sweep_temps_of
 
 
 class RunState(StrEnum):
@@ -178,6 +178,10 @@ class RunRecordStore:
             return None
         stop = AccountStop(**json.loads(raw))
         return stop if stop.at >= since else None
+
+    def clear_dead_writes(self, campaign_id: str, run_id: str) -> None:
+        """Remove the temporary file a killed writer of this run's record left behind."""
+        sweep_temps_of(self.lake, export_state_path(campaign_id, run_id))
 
     def put(self, record: RunRecord) -> RunRecord:
         stamped = replace(record, updated_at=now_iso())

@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from nudge_pipeline.lake import Lake, claim_path
+from nudge_pipeline.lake import Lake, claim_path, export_state_path
 from nudge_pipeline.landing.claim import Claim, ClaimLostError, ClaimStore, new_holder
+from nudge_pipeline.landing.record import RunRecord, RunRecordStore
 
 LEASE = 60.0
 T0 = 1_700_000_000.0
@@ -115,6 +116,28 @@ def test_takeover_after_expiry_locks_out_the_old_holder(lake: Lake, clock: FakeC
     assert new_store.renew(new).expires_at == T0 + LEASE + 30 + LEASE
     new_store.release(new)
     assert new_store.current("c", "r") is None
+
+
+def test_taking_over_a_dead_holder_clears_what_it_left_half_written(
+    lake: Lake, clock: FakeClock
+) -> None:
+    records = RunRecordStore(lake)
+    records.put(RunRecord("c", "r"))
+    record = export_state_path("c", "r")
+    parent, _, name = record.rpartition("/")
+    dead_temp = f"{parent}/.{name}.tmp-{'a' * 32}"
+    other_temp = f"{parent}/.run_id=other.json.tmp-{'b' * 32}"  # another run's writer
+    for temp in (dead_temp, other_temp):
+        lake.write_bytes(temp, b"{half")
+    store = _store(lake, clock)
+    assert store.acquire("c", "r", "dead") is not None
+    taken: list[Claim] = []
+    live = store.acquire("c", "r", "new", abandoned=lambda claim: True, on_takeover=taken.append)
+    assert live is not None and [c.holder for c in taken] == ["dead"]
+
+    records.clear_dead_writes("c", "r")
+    assert not lake.exists(dead_temp) and lake.exists(other_temp)
+    assert records.get("c", "r") is not None  # the record itself stays
 
 
 def test_an_expired_claim_nobody_took_can_still_be_renewed(lake: Lake, clock: FakeClock) -> None:
