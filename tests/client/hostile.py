@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -13,12 +13,10 @@ from tests.loopback_server import LoopbackServer, RawAnswer
 
 
 @dataclass
-class Reply:
-    status: int = 200
+class Reply(RawAnswer):
+    """A RawAnswer whose body may also be text or JSON-able data."""
+
     body: Any = b""
-    headers: dict[str, str] = field(default_factory=dict)
-    # Announce the full Content-Length but send only this many bytes, then close.
-    cut_after: int | None = None
 
     def encoded(self) -> tuple[bytes, str]:
         if isinstance(self.body, bytes):
@@ -83,9 +81,4 @@ class HostileServer:
         parts = urlsplit(target)
         reply = self._next(Seen(method, parts.path, parts.query, headers, body))
         payload, content_type = reply.encoded()
-        return RawAnswer(
-            reply.status,
-            payload,
-            {"Content-Type": content_type, **reply.headers},
-            cut_after=reply.cut_after,
-        )
+        return replace(reply, body=payload, headers={"Content-Type": content_type, **reply.headers})

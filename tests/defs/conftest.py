@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 
 from nudge_pipeline.defs.resources import LakeResource, NudgescribeResource, WarehouseResource
+from nudge_pipeline.landing.discovery import Discovery, discover
 from nudge_pipeline.simulator import SimHandle
 
 
@@ -34,3 +35,10 @@ def resources_factory(tmp_path: Path) -> Any:
         return resources_for(sim, tmp_path, publish_stages)
 
     return build
+
+
+def discover_with(resources: dict[str, Any]) -> Discovery:
+    """What the account holds, as the definitions' resources see it."""
+    api = resources["nudgescribe"]
+    with api.client() as client:
+        return discover(client, api.allowed_stages())

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from nudge_pipeline.defs.automation import AUTOMATION_SENSOR
 from nudge_pipeline.simulator import SimHandle
 from tests.e2e.helpers import client_for, expected_messages, landed_messages, sync_env
-from tests.fixtures.waiting import wait_until
+from tests.fixtures.waiting import stop_process, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -97,12 +97,7 @@ def daemon(daemon_env: dict[str, str], tmp_path: Path) -> Iterator[Path]:
         try:
             yield log_path
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process, grace_seconds=30)
 
 
 def _start_sensors(env: dict[str, str], tmp_path: Path) -> None:

@@ -13,9 +13,9 @@ from nudge_pipeline.defs.assets.messages import MESSAGE_ASSETS
 from nudge_pipeline.defs.assets.snapshots import SNAPSHOT_ASSETS
 from nudge_pipeline.defs.partitions import CAMPAIGN_RUNS, CUSTOMER_GROUPS
 from nudge_pipeline.defs.schedules import range_tags
-from nudge_pipeline.landing.discovery import discover
 from nudge_pipeline.simulator.data import PROFILE_FIELDS
 from nudge_pipeline.warehouse import Warehouse
+from tests.defs.conftest import discover_with
 from tests.fixtures.simulator import small_world
 
 
@@ -24,9 +24,7 @@ def test_assets_land_typed_profiles_and_honest_message_files(
 ) -> None:
     sim = make_simulator(**small_world(customer_groups=2, customers_per_group=40))
     resources = resources_factory(sim)
-    api = resources["nudgescribe"]
-    with api.client() as client:
-        found = discover(client, api.allowed_stages())
+    found = discover_with(resources)
     groups, runs = found.group_partition_keys, found.eligible_partition_keys
     assert groups and runs
     instance = dg.DagsterInstance.ephemeral()

@@ -16,17 +16,20 @@ from nudge_pipeline.defs.assets.messages import MESSAGE_ASSETS
 from nudge_pipeline.defs.assets.snapshots import SNAPSHOT_ASSETS
 from nudge_pipeline.defs.partitions import CAMPAIGN_RUNS, CUSTOMER_GROUPS
 from nudge_pipeline.defs.schedules import range_tags
-from nudge_pipeline.landing.discovery import Discovery, discover
 from nudge_pipeline.warehouse import Warehouse
+from tests.defs.conftest import discover_with
 
 PUBLISH = "POST /v1/messages/publish"
 FETCH = "POST /v1/messages/fetch"
 
 
-def _discover(resources: dict[str, Any]) -> Discovery:
-    api = resources["nudgescribe"]
-    with api.client() as client:
-        return discover(client, api.allowed_stages())
+def _materialize_range(
+    assets: list[Any], keys: list[str], instance: dg.DagsterInstance, resources: dict[str, Any]
+) -> dg.ExecuteInProcessResult:
+    """One run over the partitions from the first key to the last, as a backfill makes."""
+    return dg.materialize(
+        assets, instance=instance, resources=resources, tags=range_tags(keys[0], keys[-1])
+    )
 
 
 def _observations(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, dict[str, Any]]:
@@ -69,7 +72,7 @@ def test_assets_land_eligible_runs_once_and_never_publish_others(
         fault_5xx_rate=0.08, fault_429_rate=0.08, fault_cut_body_rate=0.2, token_ttl=4
     )
     resources = resources_factory(sim)
-    found = _discover(resources)
+    found = discover_with(resources)
     eligible = found.eligible_partition_keys
     run_keys = found.run_partition_keys
     assert eligible and set(eligible) < set(run_keys), "the world needs ineligible runs too"
@@ -81,18 +84,11 @@ def test_assets_land_eligible_runs_once_and_never_publish_others(
     snapshots = dg.materialize(SNAPSHOT_ASSETS, instance=instance, resources=resources)
     assert snapshots.success
     groups = found.group_partition_keys
-    landed_customers = dg.materialize(
-        [customers], instance=instance, resources=resources, tags=range_tags(groups[0], groups[-1])
-    )
+    landed_customers = _materialize_range([customers], groups, instance, resources)
     assert landed_customers.success
 
     # One run over every completed run, eligible or not: the policy decides inside.
-    result = dg.materialize(
-        MESSAGE_ASSETS,
-        instance=instance,
-        resources=resources,
-        tags=range_tags(run_keys[0], run_keys[-1]),
-    )
+    result = _materialize_range(MESSAGE_ASSETS, run_keys, instance, resources)
     assert result.success
     # The run says which campaigns it is about (the partition keys are two UUIDs).
     tags = instance.get_run_by_id(result.run_id).tags
@@ -128,7 +124,7 @@ def test_assets_land_eligible_runs_once_and_never_publish_others(
     assert checks["customers_are_known"].passed
 
     # Nothing ineligible moved to Published as a side effect of our publishes.
-    stages_after = {c.campaign_id: c.stage for c in _discover(resources).campaigns}
+    stages_after = {c.campaign_id: c.stage for c in discover_with(resources).campaigns}
     for run in found.completed_runs:
         if not run.eligibility.eligible:
             assert stages_after[run.campaign.campaign_id] == run.campaign.stage
@@ -137,12 +133,7 @@ def test_assets_land_eligible_runs_once_and_never_publish_others(
     # each says it is loaded already; nothing is published, fetched or loaded again.
     sim.reset_stats()
     before = {key: _loaded_at(resources, by_key[key]) for key in eligible}
-    again = dg.materialize(
-        MESSAGE_ASSETS,
-        instance=instance,
-        resources=resources,
-        tags=range_tags(run_keys[0], run_keys[-1]),
-    )
+    again = _materialize_range(MESSAGE_ASSETS, run_keys, instance, resources)
     assert again.success
     calls = sim.stats()["calls"]
     assert calls.get(PUBLISH, 0) == 0 and calls.get(FETCH, 0) == 0
@@ -161,21 +152,14 @@ def test_messages_to_unknown_customers_warn(make_simulator: Any, resources_facto
         messages_to_unknown_customers=True,
     )
     resources = resources_factory(sim)
-    found = _discover(resources)
+    found = discover_with(resources)
     eligible = found.eligible_partition_keys
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(CAMPAIGN_RUNS, found.run_partition_keys)
     instance.add_dynamic_partitions(CUSTOMER_GROUPS, found.group_partition_keys)
     groups = found.group_partition_keys
-    assert dg.materialize(
-        [customers], instance=instance, resources=resources, tags=range_tags(groups[0], groups[-1])
-    ).success
-    result = dg.materialize(
-        MESSAGE_ASSETS,
-        instance=instance,
-        resources=resources,
-        tags=range_tags(eligible[0], eligible[-1]),
-    )
+    assert _materialize_range([customers], groups, instance, resources).success
+    result = _materialize_range(MESSAGE_ASSETS, eligible, instance, resources)
     assert result.success  # a warning does not fail the run
     unknown = next(
         c for c in result.get_asset_check_evaluations() if c.check_name == "customers_are_known"

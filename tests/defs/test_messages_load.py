@@ -12,8 +12,8 @@ from nudge_pipeline.defs.partitions import CAMPAIGN_RUNS, parse_campaign_run_key
 from nudge_pipeline.defs.schedules import range_tags
 from nudge_pipeline.lake import Lake
 from nudge_pipeline.lake.messages import message_file_path
-from nudge_pipeline.landing.discovery import Discovery, discover
 from nudge_pipeline.warehouse import Warehouse
+from tests.defs.conftest import discover_with
 from tests.fixtures.simulator import small_world
 
 
@@ -36,9 +36,7 @@ def test_a_run_that_fails_to_load_holds_back_no_other_run_of_its_range(
 ) -> None:
     sim = make_simulator(**small_world(campaigns_per_stage=2, runs_per_campaign=3))
     resources = resources_factory(sim)
-    api = resources["nudgescribe"]
-    with api.client() as client:
-        found: Discovery = discover(client, api.allowed_stages())
+    found = discover_with(resources)
     keys = found.eligible_partition_keys
     assert len(keys) >= 3
     instance = dg.DagsterInstance.ephemeral()

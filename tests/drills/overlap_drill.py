@@ -106,6 +106,10 @@ def publishes_by_run(stats: dict[str, Any]) -> Counter[RunKey]:
     return Counter((p["campaign_id"], p["run_id"]) for p in stats["accepted_publishes"])
 
 
+def assert_each_run_published_once(stats: dict[str, Any], eligible: set[RunKey]) -> None:
+    assert publishes_by_run(stats) == Counter(dict.fromkeys(eligible, 1)), publish_report(stats)
+
+
 def duplicate_keys(warehouse_url: str) -> list[Any]:
     """Row keys held more than once in nudgescribe.messages (DuckDB keeps no index on it)."""
     engine = sa.create_engine(warehouse_url)

@@ -140,22 +140,12 @@ def test_broken_export_status(
 # --- discovery inside the export step: run history ---------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("history", "words"),
-    [
-        pytest.param(Answer.html(), ("contract violation", HISTORY, "HTML"), id="html-200"),
-    ],
-)
-def test_broken_run_history_fails_only_its_campaign(
-    pipeline: Pipeline,
-    proxy: TamperingProxy,
-    runs: list[Partition],
-    history: Answer,
-    words: tuple[str, ...],
+def test_html_run_history_fails_only_its_campaign(
+    pipeline: Pipeline, proxy: TamperingProxy, runs: list[Partition]
 ) -> None:
     victim, bystander = victim_and_bystander(runs)
-    proxy.replace(HISTORY, history, campaign_id=victim.campaign_id)
-    drill(pipeline, victim, bystander, *words)
+    proxy.replace(HISTORY, Answer.html(), campaign_id=victim.campaign_id)
+    drill(pipeline, victim, bystander, "contract violation", HISTORY, "HTML")
 
 
 # --- the files: CSV bodies of fetch ------------------------------------------------------
@@ -163,43 +153,31 @@ def test_broken_run_history_fails_only_its_campaign(
 GOOD_HEAD = b"customer_id,message\r\n"
 
 
-@pytest.mark.parametrize(
-    ("body", "words"),
-    [
-        pytest.param(
-            b"customer_id,text\r\n1,hello\r\n",
-            ("unreadable export file", "file 1", "missing column(s) message"),
-            id="no-message-column",
-        ),
-        pytest.param(
-            GOOD_HEAD + b"1,hello\r\n2,hello,extra\r\n3,bye\r\n",
-            ("unreadable export file", "file 1", "ragged row"),
-            id="ragged-rows",
-        ),
-        pytest.param(
-            GOOD_HEAD + b"1,caf\xe9 au lait\r\n",
-            ("unreadable export file", "file 1", "invalid UTF-8"),
-            id="invalid-utf8",
-        ),
-        pytest.param(
-            GOOD_HEAD + b'1,"an open quote that never closes\r\n',
-            ("unreadable export file", "file 1", "a quote never closes"),
-            id="unclosed-quote",
-        ),
-    ],
-)
+# Each body breaks file 1 of the victim's export; the error names the file and what broke.
+BROKEN_CSV = {
+    "no-message-column": (b"customer_id,text\r\n1,hello\r\n", "missing column(s) message"),
+    "ragged-rows": (GOOD_HEAD + b"1,hello\r\n2,hello,extra\r\n3,bye\r\n", "ragged row"),
+    "invalid-utf8": (GOOD_HEAD + b"1,caf\xe9 au lait\r\n", "invalid UTF-8"),
+    "unclosed-quote": (
+        GOOD_HEAD + b'1,"an open quote that never closes\r\n',
+        "a quote never closes",
+    ),
+}
+
+
+@pytest.mark.parametrize(("body", "cause"), BROKEN_CSV.values(), ids=BROKEN_CSV.keys())
 def test_broken_csv_lands_nothing_of_its_run(
     pipeline: Pipeline,
     proxy: TamperingProxy,
     runs: list[Partition],
     body: bytes,
-    words: tuple[str, ...],
+    cause: str,
 ) -> None:
     victim, bystander = victim_and_bystander(runs)
     proxy.replace(
         FETCH, Answer.csv(body), campaign_id=victim.campaign_id, run_id=victim.run_id, file_num=1
     )
-    drill(pipeline, victim, bystander, *words)
+    drill(pipeline, victim, bystander, "unreadable export file", "file 1", cause)
 
 
 def test_html_instead_of_csv(
@@ -232,11 +210,16 @@ def test_num_files_shrinking_between_pages_and_fetch(
 ) -> None:
     victim, bystander = victim_and_bystander(runs)
 
-    def one_more_file(upstream: Answer, _body: Any) -> Answer:
-        data = upstream.data()
-        return upstream.with_json({**data, "num_files": data["num_files"] + 1})
+    def one_more_file_once_complete(upstream: Answer, _body: Any) -> Answer:
+        # While the export is processing, the files it announces are fetched as they come.
+        pages = upstream.data()
+        if pages.get("status") != "completed":
+            return upstream
+        return upstream.with_json({**pages, "num_files": pages["num_files"] + 1})
 
-    proxy.tamper(PAGES, one_more_file, campaign_id=victim.campaign_id, run_id=victim.run_id)
+    proxy.tamper(
+        PAGES, one_more_file_once_complete, campaign_id=victim.campaign_id, run_id=victim.run_id
+    )
     files = (WORLD.messages_per_run + WORLD.rows_per_file - 1) // WORLD.rows_per_file
     drill(pipeline, victim, bystander, "not found", FETCH, f"file {files}", "File not found.")
 
@@ -638,11 +621,13 @@ def test_a_row_the_api_counted_but_the_export_lacks_fails_the_reconciliation(
     victim, bystander = victim_and_bystander(runs)
 
     def one_more_message(upstream: Answer, _body: Any) -> Answer:
-        history = upstream.data()
-        for run in history:
-            if run["run_id"] == victim.run_id:
-                run["message_count"] += 1
-        return upstream.with_json(history)
+        extra = {victim.run_id: 1}
+        return upstream.with_json(
+            [
+                {**run, "message_count": run["message_count"] + extra.get(run["run_id"], 0)}
+                for run in upstream.data()
+            ]
+        )
 
     proxy.tamper(HISTORY, one_more_message, campaign_id=victim.campaign_id)
     outcome = pipeline.land(victim, bystander)

@@ -9,7 +9,6 @@ holds each run's claim and publishes, the other watches that run's record until 
 from __future__ import annotations
 
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +21,13 @@ from nudge_pipeline.defs.partitions import CAMPAIGN_RUNS
 from nudge_pipeline.defs.resources import NudgescribeResource
 from nudge_pipeline.defs.schedules import range_tags
 from nudge_pipeline.defs.sensors import nudgescribe_discovery_sensor
-from nudge_pipeline.simulator import SimHandle
 from tests.drills.overlap_drill import (
     SYNC_TIMEOUT,
     assert_all_succeeded,
+    assert_each_run_published_once,
     dagster_workers,
     duplicate_keys,
     execute_campaign_runs,
-    publish_report,
-    publishes_by_run,
     slow_export_world,
     start_sync,
 )
@@ -53,12 +50,6 @@ BACKFILL_AND_SENSOR_WORKERS = 4
 BACKFILL_TAGS = {"dagster/backfill": "overlap-drill"}
 
 
-def assert_each_run_published_once(sim: SimHandle, eligible: set[tuple[str, str]]) -> None:
-    stats = sim.stats()
-    published = publishes_by_run(stats)
-    assert published == Counter(dict.fromkeys(eligible, 1)), publish_report(stats)
-
-
 @pytest.mark.slow
 def test_two_syncs_started_seconds_apart_publish_each_run_once_and_land_it_once(
     make_simulator: Any, warehouse_url: str, dagster_home: Path, tmp_path: Path
@@ -76,7 +67,7 @@ def test_two_syncs_started_seconds_apart_publish_each_run_once_and_land_it_once(
     second = start_sync(env, tmp_path / "logs", "second")
 
     assert_all_succeeded(second, first)
-    assert_each_run_published_once(sim, eligible)
+    assert_each_run_published_once(sim.stats(), eligible)
     assert_landed_exactly(expected, observe_landing((tmp_path / "lake").resolve(), warehouse_url))
     assert duplicate_keys(warehouse_url) == []
 
@@ -175,6 +166,6 @@ def test_a_sensor_run_overlapping_a_backfill_of_the_same_runs_publishes_each_onc
         # The workers really met: some runs found partitions another run held and landed.
         assert landed_by_another_run(instance) & keys
 
-    assert_each_run_published_once(sim, eligible)
+    assert_each_run_published_once(sim.stats(), eligible)
     assert_landed_exactly(expected, observe_landing(lake_root, duckdb_url))
     assert duplicate_keys(duckdb_url) == []

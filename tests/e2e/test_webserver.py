@@ -12,7 +12,7 @@ import requests
 from nudge_pipeline.defs.partitions import campaign_run_key
 from tests.e2e.helpers import CONNECTOR_ASSETS, client_for, run_sync, sync_env
 from tests.fixtures.network import free_port
-from tests.fixtures.waiting import wait_until
+from tests.fixtures.waiting import stop_process, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 WEBSERVER = str(Path(sys.executable).with_name("dagster-webserver"))
@@ -72,11 +72,7 @@ def webserver(env: dict[str, str], tmp_path: Path) -> Iterator[str]:
         wait_until(serving, timeout=120, interval=0.5, message="the webserver to answer")
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_process(process, grace_seconds=20)
         log.close()
 
 

@@ -33,76 +33,62 @@ def _table(columns: dict[str, list[object]], types: dict[str, pa.DataType]) -> p
     return pa.table({name: pa.array(values, types.get(name)) for name, values in columns.items()})
 
 
+def _rows_table(
+    names: str, rows: list[tuple[object, ...]], types: dict[str, pa.DataType]
+) -> pa.Table:
+    """A table from rows; `names` lists the columns, space-separated."""
+    return _table(dict(zip(names.split(), map(list, zip(*rows, strict=True)), strict=True)), types)
+
+
 def land(wh: Warehouse, lake_root: Path) -> None:
     """Snapshots, two customer groups with profile values, three runs' messages, statuses."""
     wh.replace_snapshot(
         "campaigns",
-        _table(
-            {
-                "campaign_id": ["c-1", "c-2"],
-                "workspace_id": ["w-1", "w-2"],
-                "workspace_name": ["North", "South"],
-                "campaign_name": ["Spring", "Summer"],
-                "customer_group_id": ["g-1", "g-2"],
-                "status": ["active", "paused"],
-                "stage": ["Published", "Published"],
-                "start_date": ["2024-03-01", "2024-06-01"],
-                "end_date": ["2024-03-31", "2024-06-30"],
-                "created_at": [CREATED, CREATED],
-                "updated_at": [None, None],
-            },
+        _rows_table(
+            "campaign_id workspace_id workspace_name campaign_name customer_group_id status"
+            " stage start_date end_date created_at updated_at",
+            [
+                ("c-1", "w-1", "North", "Spring", "g-1", "active", "Published")
+                + ("2024-03-01", "2024-03-31", CREATED, None),
+                ("c-2", "w-2", "South", "Summer", "g-2", "paused", "Published")
+                + ("2024-06-01", "2024-06-30", CREATED, None),
+            ],
             {"created_at": TS, "updated_at": TS},
         ),
     )
-    runs = [  # campaign, run, number, status
-        ("c-1", "r-1", 1, "completed"),
-        ("c-1", "r-2", 2, "completed"),
-        ("c-1", "r-3", 3, "failed"),
-        ("c-1", "r-4", 4, "failed"),
-        ("c-2", "r-1", 1, "completed"),
-        ("c-2", "r-2", 2, "completed"),
-        ("c-2", "r-3", 3, "queued"),
-    ]
     wh.replace_snapshot(
         "campaign_runs",
-        _table(
-            {
-                "campaign_id": [r[0] for r in runs],
-                "run_id": [r[1] for r in runs],
-                "run_number": [r[2] for r in runs],
-                "status": [r[3] for r in runs],
-                "started_at": [CREATED] * len(runs),
-                "completed_at": [None] * len(runs),
-                "message_count": [None] * len(runs),
-            },
+        _rows_table(
+            "campaign_id run_id run_number status started_at completed_at message_count",
+            [
+                ("c-1", "r-1", 1, "completed", CREATED, None, None),
+                ("c-1", "r-2", 2, "completed", CREATED, None, None),
+                ("c-1", "r-3", 3, "failed", CREATED, None, None),
+                ("c-1", "r-4", 4, "failed", CREATED, None, None),
+                ("c-2", "r-1", 1, "completed", CREATED, None, None),
+                ("c-2", "r-2", 2, "completed", CREATED, None, None),
+                ("c-2", "r-3", 3, "queued", CREATED, None, None),
+            ],
             {"run_number": pa.int32(), "started_at": TS, "completed_at": TS},
         ),
     )
-    fields = [  # field_id, workspace, name, type, updated
-        ("f-1", "w-1", "first_name", "string", 1),
-        ("f-2", "w-1", "loyalty_points", "number", 5),
-        # Defined twice in w-1: customer_profiles must not repeat a value for it.
-        ("f-2-old", "w-1", "loyalty_points", "number", 2),
-        ("f-3", "w-1", "is_vip", "boolean", 1),
-        ("f-4", "w-1", "signup_date", "date", 1),
-        ("f-5", "w-1", "tier", "enum", 1),
-        ("f-6", "w-1", "email", "string", 1),
-        ("f-7", "w-2", "first_name", "string", 1),
-        ("f-8", "w-2", "loyalty_points", "number", 1),
-        ("f-9", "w-2", "is_vip", "boolean", 1),
-    ]
     wh.replace_snapshot(
         "customer_profile_fields",
-        _table(
-            {
-                "field_id": [f[0] for f in fields],
-                "workspace_id": [f[1] for f in fields],
-                "field_name": [f[2] for f in fields],
-                "field_type": [f[3] for f in fields],
-                "is_custom": [f[2] != "first_name" for f in fields],
-                "created_at": [CREATED] * len(fields),
-                "updated_at": [datetime(2024, 1, f[4], tzinfo=UTC) for f in fields],
-            },
+        _rows_table(
+            "field_id workspace_id field_name field_type is_custom created_at updated_at",
+            [
+                ("f-1", "w-1", "first_name", "string", False, CREATED, _day(1)),
+                ("f-2", "w-1", "loyalty_points", "number", True, CREATED, _day(5)),
+                # Defined twice in w-1: customer_profiles must not repeat a value for it.
+                ("f-2-old", "w-1", "loyalty_points", "number", True, CREATED, _day(2)),
+                ("f-3", "w-1", "is_vip", "boolean", True, CREATED, _day(1)),
+                ("f-4", "w-1", "signup_date", "date", True, CREATED, _day(1)),
+                ("f-5", "w-1", "tier", "enum", True, CREATED, _day(1)),
+                ("f-6", "w-1", "email", "string", True, CREATED, _day(1)),
+                ("f-7", "w-2", "first_name", "string", False, CREATED, _day(1)),
+                ("f-8", "w-2", "loyalty_points", "number", True, CREATED, _day(1)),
+                ("f-9", "w-2", "is_vip", "boolean", True, CREATED, _day(1)),
+            ],
             {"created_at": TS, "updated_at": TS},
         ),
     )
@@ -116,34 +102,38 @@ def land(wh: Warehouse, lake_root: Path) -> None:
                 "003": "{}",
             },
         ),
-        profile_values(
-            [
-                ("001", "first_name", "Ana", "string", False),
-                ("001", "email", "ana@example.com", "string", True),
-                ("001", "loyalty_points", "120", "number", False),
-                ("001", "is_vip", "true", "boolean", False),
-                ("001", "signup_date", "2024-03-01", "date", False),
-                ("002", "first_name", "Bo", "string", False),
-                ("002", "loyalty_points", "12 pts", "number", False),
-                ("002", "is_vip", "yes", "boolean", False),
-                ("002", "signup_date", "2024-02-30", "date", False),
-                ("003", "first_name", "Cy", "string", False),
-                ("003", "loyalty_points", " -7.5 ", "number", False),
-                ("003", "is_vip", "FALSE", "boolean", False),
-                ("003", "signup_date", None, "date", False),
-            ]
+        profile_values_by_customer(
+            {
+                "001": {
+                    "first_name": "Ana",
+                    "email": "ana@example.com",
+                    "loyalty_points": "120",
+                    "is_vip": "true",
+                    "signup_date": "2024-03-01",
+                },
+                "002": {
+                    "first_name": "Bo",
+                    "loyalty_points": "12 pts",
+                    "is_vip": "yes",
+                    "signup_date": "2024-02-30",
+                },
+                "003": {
+                    "first_name": "Cy",
+                    "loyalty_points": " -7.5 ",
+                    "is_vip": "FALSE",
+                    "signup_date": None,
+                },
+            }
         ),
     )
     wh.replace_customers(
         "g-2",
         customers("w-2", {"001": '{"tier": "bronze"}', "010": '{"tier": "gold"}'}),
-        profile_values(
-            [
-                ("001", "loyalty_points", "3e2", "number", False),
-                ("001", "is_vip", "false", "boolean", False),
-                ("010", "first_name", "Di", "string", False),
-                ("010", "legacy_score", "0.5", None, False),
-            ]
+        profile_values_by_customer(
+            {
+                "001": {"loyalty_points": "3e2", "is_vip": "false"},
+                "010": {"first_name": "Di", "legacy_score": "0.5"},
+            }
         ),
     )
     by_run: dict[tuple[str, str], list[MessageFileLoad]] = {}
@@ -200,16 +190,38 @@ def customers(workspace_id: str, profiles: dict[str, str]) -> pa.Table:
 
 
 def profile_values(rows: list[tuple[str, str, str | None, str | None, bool]]) -> pa.Table:
-    return _table(
-        {
-            "customer_id": [r[0] for r in rows],
-            "field_name": [r[1] for r in rows],
-            "value": [r[2] for r in rows],
-            "field_type": [r[3] for r in rows],
-            "is_encrypted": [r[4] for r in rows],
-        },
+    """Rows of (customer_id, field_name, value, field_type, is_encrypted)."""
+    return _rows_table(
+        "customer_id field_name value field_type is_encrypted",
+        list(rows),
         {"value": pa.string(), "field_type": pa.string()},
     )
+
+
+# The field types of the profile values above; legacy_score has no field definition.
+FIELD_TYPES = {
+    "first_name": "string",
+    "email": "string",
+    "loyalty_points": "number",
+    "is_vip": "boolean",
+    "signup_date": "date",
+    "legacy_score": None,
+}
+ENCRYPTED_FIELDS = {"email"}
+
+
+def profile_values_by_customer(values: dict[str, dict[str, str | None]]) -> pa.Table:
+    return profile_values(
+        [
+            (customer_id, name, value, FIELD_TYPES[name], name in ENCRYPTED_FIELDS)
+            for customer_id, fields in values.items()
+            for name, value in fields.items()
+        ]
+    )
+
+
+def _day(day: int) -> datetime:
+    return datetime(2024, 1, day, tzinfo=UTC)
 
 
 def expected_lake_files(lake_root: Path) -> list[tuple[object, ...]]:
