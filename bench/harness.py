@@ -71,13 +71,17 @@ def _tree_rss(process: psutil.Process) -> int:
 
 
 def run_measured(
-    label: str, command: Sequence[str], env: dict[str, str], timeout: float = 1800.0
+    label: str,
+    command: Sequence[str],
+    env: dict[str, str],
+    timeout: float = 1800.0,
+    cwd: Path | None = None,
 ) -> Measured:
     """Run `command`, polling the RSS of it and all its children until it exits."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started_at = time.time()
         started = time.perf_counter()
-        child = subprocess.Popen(list(command), env=env, stdout=out, stderr=err)
+        child = subprocess.Popen(list(command), env=env, stdout=out, stderr=err, cwd=cwd)
         process = psutil.Process(child.pid)
         peak = 0
         deadline = started + timeout

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/run.py export-1m|scale|backfill-200|postgres|api-cost|latency|all
         [--rounds N] [--long-rounds N] [--work-dir DIR]
+    .venv/bin/python bench/run.py versus --rev REV [--rounds N]
 
 Each scenario prints a markdown table and writes JSON to bench/results/. The exit status is 1
 when a target is missed. See bench/README.md for what each baseline is and why it is fair.
@@ -26,6 +27,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness  # noqa: E402
+import versus as versus_revision  # noqa: E402
 from harness import FETCH, PAGES, PUBLISH, Measured  # noqa: E402
 
 from nudge_pipeline.simulator import SimConfig, SimHandle  # noqa: E402
@@ -170,6 +172,7 @@ class Context:
     long_rounds: int
     dagster_postgres: bool
     stamp: str
+    rev: str | None = None
     cache: dict[str, Any] = field(default_factory=dict)
 
     def round_dir(self, name: str) -> Path:
@@ -813,6 +816,75 @@ def _loads(values: tuple[float, float, float]) -> str:
     return ", ".join(f"{v:.1f}" for v in values)
 
 
+# ---------------------------------------------------------------------- versus
+
+
+def versus(ctx: Context) -> Report:
+    """This checkout against `--rev` on the 1M run and on 200 runs × 5,000 (versus.py)."""
+    if not ctx.rev:
+        raise SystemExit("versus needs --rev REV (the revision to compare with)")
+    contestants = versus_revision.contestants(ctx.rev, ctx.work)
+    head = contestants[-1]
+    for contestant in contestants:
+        versus_revision.warm_bytecode(contestant)
+    worlds = {
+        "1 run × 1,000,000": ctx.sims.get(
+            f"{ONE_MILLION}", harness.single_run_config(ONE_MILLION, ROWS_PER_FILE)
+        ),
+        "200 runs × 5,000": ctx.sims.get(
+            "200x5k", harness.many_runs_config(200, 5_000, ROWS_PER_FILE)
+        ),
+    }
+    report = Report("versus")
+    report.rows = [
+        ("messages", "sync of", f"first, median of {ctx.rounds}", "no-op", "peak RSS (tree)")
+    ]
+    for world, sim in worlds.items():
+        found: dict[str, list[versus_revision.Synced]] = {c.label: [] for c in contestants}
+        for i in range(ctx.rounds):
+            for contestant in contestants if i % 2 == 0 else reversed(contestants):
+                synced = versus_revision.first_and_no_op(contestant, sim, ctx.round_dir("versus"))
+                found[contestant.label].append(synced)
+                print(
+                    f"  {world}, {contestant.label} #{i}: first {synced.first.seconds:.2f} s, "
+                    f"no-op {synced.no_op.seconds:.2f} s, {synced.first.peak_rss_mb:.0f} MB",
+                    file=sys.stderr,
+                )
+        for label, rounds in found.items():
+            report.rows.append(
+                (
+                    world,
+                    label,
+                    fmt_s([r.first.seconds for r in rounds]),
+                    fmt_s([r.no_op.seconds for r in rounds]),
+                    fmt_mb([r.first.peak_rss_mb for r in rounds]),
+                )
+            )
+        mine = found[head.label]
+        for other in contestants[:-1]:
+            theirs = found[other.label]
+            ratio = paired_ratio([r.first for r in mine], [r.first for r in theirs])
+            report.target(f"{world}: sync / {other.label}", ratio, "≤ 1.0", ratio <= 1.0)
+        peak_ratio = max(r.first.peak_rss_mb for r in mine) / max(
+            r.first.peak_rss_mb for r in found[contestants[0].label]
+        )
+        report.target(
+            f"{world}: peak RSS / {contestants[0].label}", peak_ratio, "≤ 1.0", peak_ratio <= 1.0
+        )
+        report.data[world] = {
+            label: [
+                {
+                    "first_s": r.first.seconds,
+                    "no_op_s": r.no_op.seconds,
+                    "peak_mb": r.first.peak_rss_mb,
+                }
+                for r in rounds
+            ]
+            for label, rounds in found.items()
+        }
+    return report
+
+
 SCENARIOS: dict[str, Callable[[Context], Report]] = {
     "export-1m": export_1m,
     "scale": scale,
@@ -820,7 +892,10 @@ SCENARIOS: dict[str, Callable[[Context], Report]] = {
     "postgres": postgres,
     "api-cost": api_cost,
     "latency": latency,
+    "versus": versus,
 }
+# `all` runs every scenario but `versus`, which needs a revision to compare with.
+EVERY = [name for name in SCENARIOS if name != "versus"]
 
 
 def main() -> int:
@@ -839,11 +914,12 @@ def main() -> int:
     parser.add_argument(
         "--long-rounds", type=int, default=1, help="timed rounds of backfill-200 and postgres"
     )
+    parser.add_argument("--rev", default=None, help="versus: the git revision to compare with")
     parser.add_argument(
         "--work-dir", type=Path, default=None, help="scratch space (default: a temp dir)"
     )
     args = parser.parse_args()
-    names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
+    names = EVERY if args.scenario == "all" else [args.scenario]
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     started = time.perf_counter()
     reports = []
@@ -858,6 +934,7 @@ def main() -> int:
             args.long_rounds,
             args.dagster_postgres,
             stamp,
+            args.rev,
         )
         warm_bytecode()
         for name in names:

@@ -1,0 +1,122 @@
+"""`bench/run.py versus --rev REV`: this checkout's `sync` against an earlier revision's.
+
+"Does not regress" and "does not grow" need the earlier code measured on the same machine in
+the same run, not figures from another day. The revision is exported with `git archive` into
+the scratch folder and gets its own virtualenv (its own `scripts/bootstrap.sh` and lock).
+
+Contestants, alternated round by round against the same simulators and prepared exports:
+- the revision with its own `dagster_home/dagster.yaml`;
+- the revision with Dagster's plain `storage: sqlite`, when its own instance used something
+  else (the custom SQLite storage of 2026-11-26: the public path's cost, shown apart);
+- this checkout.
+Each round times a first sync on a fresh lake, warehouse and instance, then a second sync
+with nothing new (the fixed cost).
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import harness
+import yaml
+from harness import Measured
+
+from nudge_pipeline.simulator import SimHandle
+
+PUBLIC_SQLITE_STORAGE = {"sqlite": {"base_dir": {"env": "DAGSTER_HOME"}}}
+PROJECT_ROOT = harness.BENCH_DIR.parent
+
+
+@dataclass(frozen=True)
+class Contestant:
+    label: str
+    root: Path  # the project folder: its .venv, and the working folder of its processes
+    instance_yaml: dict[str, Any]
+
+    @property
+    def python(self) -> str:
+        return str(self.root / ".venv" / "bin" / "python")
+
+    @property
+    def cli(self) -> str:
+        return str(self.root / ".venv" / "bin" / "nudge-pipeline")
+
+
+@dataclass
+class Synced:
+    first: Measured
+    no_op: Measured
+
+
+def revision_tree(rev: str, work: Path) -> tuple[str, Path]:
+    """The revision's files in `work`, with its virtualenv built; (short sha, folder)."""
+    sha = _git("rev-parse", "--short", f"{rev}^{{commit}}").strip()
+    root = work / f"rev-{sha}"
+    if not (root / ".venv" / "bin" / "nudge-pipeline").exists():
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir(parents=True)
+        archive = subprocess.run(
+            ["git", "-C", str(PROJECT_ROOT), "archive", "--format=tar", sha],
+            check=True,
+            capture_output=True,
+        ).stdout
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(root, filter="data")
+        subprocess.run(["bash", "scripts/bootstrap.sh"], cwd=root, check=True)
+    return sha, root
+
+
+def contestants(rev: str, work: Path) -> list[Contestant]:
+    sha, root = revision_tree(rev, work)
+    own = yaml.safe_load((root / "dagster_home" / "dagster.yaml").read_text())
+    found = [Contestant(sha, root, own)]
+    if own.get("storage") != PUBLIC_SQLITE_STORAGE:
+        found.append(Contestant(f"{sha}, storage: sqlite", root, own | public_storage()))
+    head = yaml.safe_load(harness.PROJECT_INSTANCE_YAML.read_text())
+    found.append(Contestant("this checkout", PROJECT_ROOT, head))
+    return found
+
+
+def public_storage() -> dict[str, Any]:
+    return {"storage": PUBLIC_SQLITE_STORAGE}
+
+
+def warm_bytecode(contestant: Contestant) -> None:
+    """Compile what a sync imports into the bench's bytecode cache, outside the timing."""
+    imports = "import nudge_pipeline.cli, nudge_pipeline.sync, dagster, duckdb, pyarrow.parquet"
+    harness.run_measured(
+        f"{contestant.label}: warm-up",
+        [contestant.python, "-c", imports],
+        harness.program_env(),
+        cwd=contestant.root,
+    ).check()
+
+
+def first_and_no_op(contestant: Contestant, sim: SimHandle, work: Path) -> Synced:
+    """A first sync on a fresh instance, lake and warehouse, then one with nothing new."""
+    env = harness.sync_env(sim, work)
+    home = work / "dagster_home"
+    home.mkdir(parents=True)
+    (home / "dagster.yaml").write_text(yaml.safe_dump(contestant.instance_yaml))
+    create = "import dagster as dg; dg.DagsterInstance.get().dispose()"
+    label = f"{contestant.label}: instance"
+    harness.run_measured(label, [contestant.python, "-c", create], env, cwd=contestant.root).check()
+    runs = [
+        harness.run_measured(
+            f"{contestant.label}: sync {n}", [contestant.cli, "sync"], env, cwd=contestant.root
+        ).check()
+        for n in ("first", "no-op")
+    ]
+    return Synced(*runs)
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(PROJECT_ROOT), *args], check=True, capture_output=True, text=True
+    ).stdout
