@@ -39,7 +39,7 @@ PG_ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 PG_DATABASE = "nudge_bench"
 PG_DAGSTER_DATABASE = "nudge_bench_dagster"
 
-# The targets of the benchmark issue; a missed one makes the exit status 1.
+# The targets (bench/README.md "Targets"); a missed one makes the exit status 1.
 US_OVER_LIMIT_MAX = 1.5
 DLT_OVER_US_MIN = 1.3
 PEAK_RSS_MAX_MB = 300.0
