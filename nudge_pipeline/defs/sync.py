@@ -29,10 +29,10 @@ from nudge_pipeline.defs.resources import resources_from_env
 from nudge_pipeline.defs.schedules import range_tags
 from nudge_pipeline.landing.discovery import Discovery
 from nudge_pipeline.landing.early import EarlyExports
-from nudge_pipeline.landing.engine import gone_from_this_host
+from nudge_pipeline.landing.engine import gone_from_this_host, of_this_process
 from nudge_pipeline.landing.failures import GLOBAL_CAUSES, QUOTA_EXHAUSTED, cause_of, describe
 from nudge_pipeline.landing.keys import parse_campaign_run_key
-from nudge_pipeline.landing.record import RunRecordStore, RunState, now_iso
+from nudge_pipeline.landing.record import RunRecord, RunRecordStore, RunState, now_iso
 from nudge_pipeline.warehouse import RunStatus
 
 # Partitions per Dagster run: the engine lands them side by side, so one run per sync is
@@ -369,8 +369,7 @@ class SyncEngine:
             if key not in attempted:
                 outcome.state, outcome.reason = "up to date", ""
             elif record is not None and record.state is RunState.LOADED:
-                landed_now = record.loaded_at and record.loaded_at >= self.started_at
-                outcome.state, outcome.reason = ("landed" if landed_now else "up to date"), ""
+                outcome.state, outcome.reason = _load_outcome(record, self.started_at)
             elif record is not None and record.state is RunState.FAILED:
                 outcome.state, outcome.reason = "failed", record.cause
                 if key not in reported:
@@ -392,6 +391,15 @@ class SyncEngine:
                 wh.record_run_statuses(statuses)
         except Exception as exc:
             self._fail(cause_of(exc), "campaign_run_status", describe(exc))
+
+
+def _load_outcome(record: RunRecord, sync_started_at: str) -> tuple[str, str]:
+    """ "landed" when this process loaded the run during this sync; else who did, and when."""
+    if not (record.loaded_at and record.loaded_at >= sync_started_at):
+        return "up to date", ""
+    if record.loaded_by and not of_this_process(record.loaded_by):
+        return "up to date", "landed by another worker during this sync"
+    return "landed", ""
 
 
 def run_sync(

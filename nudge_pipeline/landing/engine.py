@@ -161,6 +161,12 @@ def gone_from_this_host(label: str) -> bool:
     return False
 
 
+def of_this_process(label: str) -> bool:
+    """True when `label` (`host:pid[:…]`) names this very process."""
+    host, _, rest = label.partition(":")
+    return host == socket.gethostname() and rest.partition(":")[0] == str(os.getpid())
+
+
 def holder_is_gone(claim: Claim) -> bool:
     """A claim of a killed process on this host is free at once, without its lease."""
     return gone_from_this_host(claim.holder)
@@ -684,7 +690,12 @@ class _Session:
     ) -> None:
         def save() -> RunRecord:
             return self.engine.records.put(
-                landing.record.moved(RunState.LOADED, loaded_rows=table_rows, loaded_at=now_iso())
+                landing.record.moved(
+                    RunState.LOADED,
+                    loaded_rows=table_rows,
+                    loaded_at=now_iso(),
+                    loaded_by=self.engine.holder,
+                )
             )
 
         def finish(landing: _Landing) -> None:

@@ -53,6 +53,7 @@ class RunRecord:
     files: dict[int, LandedFile] = field(default_factory=dict)
     loaded_rows: int | None = None
     loaded_at: str | None = None
+    loaded_by: str = ""  # the claim holder whose load this is (`host:pid:hex`)
     cause: str = ""  # a short cause, for failures
     reason: str = ""  # why it was skipped or failed, in words
     attempted_at: str = ""
@@ -107,6 +108,7 @@ class RunRecord:
             files=files,
             loaded_rows=data.get("loaded_rows"),
             loaded_at=data.get("loaded_at"),
+            loaded_by=str(data.get("loaded_by") or ""),
             cause=str(data.get("cause") or ""),
             reason=str(data.get("reason") or ""),
             attempted_at=str(data.get("attempted_at") or ""),

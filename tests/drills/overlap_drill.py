@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import re
 import signal
 import subprocess
 import time
@@ -72,6 +73,12 @@ class SyncProcess:
     @property
     def running(self) -> bool:
         return self.process.poll() is None
+
+    def runs_landed(self) -> int:
+        """The runs its summary says it landed ("N run(s) landed (…)")."""
+        found = re.search(r"(\d+) run\(s\) landed", self.stdout.read_text(errors="replace"))
+        assert found, self.tail()
+        return int(found.group(1))
 
     def tail(self) -> str:
         out = self.stdout.read_text(errors="replace")[-3000:]

@@ -70,6 +70,8 @@ def test_two_syncs_started_seconds_apart_publish_each_run_once_and_land_it_once(
     assert_each_run_published_once(sim.stats(), eligible)
     assert_landed_exactly(expected, observe_landing((tmp_path / "lake").resolve(), warehouse_url))
     assert duplicate_keys(warehouse_url) == []
+    # Each summary says "landed" only of the runs its own process loaded.
+    assert first.runs_landed() + second.runs_landed() == ELIGIBLE_RUNS, first.tail() + second.tail()
 
 
 def landed_by_another_run(instance: dg.DagsterInstance) -> set[str]:
