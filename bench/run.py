@@ -827,7 +827,7 @@ def versus(ctx: Context) -> Report:
     head = contestants[-1]
     for contestant in contestants:
         versus_revision.warm_bytecode(contestant)
-    worlds = {
+    worlds = {  # a million messages each
         "1 run × 1,000,000": ctx.sims.get(
             f"{ONE_MILLION}", harness.single_run_config(ONE_MILLION, ROWS_PER_FILE)
         ),
@@ -843,7 +843,10 @@ def versus(ctx: Context) -> Report:
         found: dict[str, list[versus_revision.Synced]] = {c.label: [] for c in contestants}
         for i in range(ctx.rounds):
             for contestant in contestants if i % 2 == 0 else reversed(contestants):
-                synced = versus_revision.first_and_no_op(contestant, sim, ctx.round_dir("versus"))
+                work = ctx.round_dir("versus")
+                synced = versus_revision.first_and_no_op(contestant, sim, work)
+                landed = warehouse_rows(str(work / "warehouse.duckdb"))
+                _require(landed == ONE_MILLION, f"{contestant.label}: {landed} rows landed")
                 found[contestant.label].append(synced)
                 print(
                     f"  {world}, {contestant.label} #{i}: first {synced.first.seconds:.2f} s, "
