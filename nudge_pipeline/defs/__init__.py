@@ -16,7 +16,11 @@ def build_defs(resources: Mapping[str, Any] | None = None) -> dg.Definitions:
     from nudge_pipeline.defs.assets.customers import customers
     from nudge_pipeline.defs.assets.messages import MESSAGE_ASSETS
     from nudge_pipeline.defs.assets.snapshots import SNAPSHOT_ASSETS
-    from nudge_pipeline.defs.automation import automation_sensor, new_campaign_runs
+    from nudge_pipeline.defs.automation import (
+        automation_sensor,
+        found_campaign_runs,
+        new_campaign_runs,
+    )
     from nudge_pipeline.defs.freshness import freshness_checks, freshness_sensor
     from nudge_pipeline.defs.jobs import ALL_JOBS
     from nudge_pipeline.defs.resources import resources_from_env
@@ -25,7 +29,13 @@ def build_defs(resources: Mapping[str, Any] | None = None) -> dg.Definitions:
 
     fresh = freshness_checks([*SNAPSHOT_ASSETS, customers])
     return dg.Definitions(
-        assets=[new_campaign_runs, *SNAPSHOT_ASSETS, *MESSAGE_ASSETS, customers],
+        assets=[
+            new_campaign_runs,
+            found_campaign_runs,
+            *SNAPSHOT_ASSETS,
+            *MESSAGE_ASSETS,
+            customers,
+        ],
         asset_checks=fresh,
         jobs=ALL_JOBS,
         sensors=[nudgescribe_discovery_sensor, automation_sensor, freshness_sensor(fresh)],

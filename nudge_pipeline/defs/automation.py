@@ -1,9 +1,12 @@
-"""Declarative Automation: what refreshes by itself after the discovery sensor's finds.
+"""Declarative Automation: what lands by itself after the discovery sensor's finds.
 
-The discovery sensor adds partitions, requests the runs that land new campaign runs, and
-reports `new_campaign_runs`, an external asset partitioned by customer group. From those
-events the conditions below ask for:
+The discovery sensor only discovers: it adds partitions and reports two external assets,
+`found_campaign_runs` (partitioned by campaign run: each new eligible run) and
+`new_campaign_runs` (partitioned by customer group: the groups those runs address). From
+those events the conditions below ask for:
 
+- each found run's `message_export`, `message_files` and `messages`, in one run per
+  partition; a run that is not eligible is never reported, so never asked for;
 - the snapshots, whenever new runs were reported, so names and run numbers are current;
 - the customers of each new customer group, and of each group that new runs address.
 
@@ -16,7 +19,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from nudge_pipeline.defs.partitions import customer_groups_partitions
+from nudge_pipeline.defs.partitions import campaign_runs_partitions, customer_groups_partitions
 from nudge_pipeline.settings import read_settings
 
 AUTOMATION_SENSOR = "nudgescribe_automation"
@@ -34,6 +37,18 @@ new_campaign_runs = dg.AssetSpec(
     description="Completed campaign runs the discovery sensor found new, by the customer group "
     "they address. Reported by the sensor (never materialized by a run); its events refresh "
     "the snapshots and that group's customers.",
+)
+
+FOUND_CAMPAIGN_RUNS = dg.AssetKey("found_campaign_runs")
+
+found_campaign_runs = dg.AssetSpec(
+    FOUND_CAMPAIGN_RUNS,
+    group_name="messages",
+    partitions_def=campaign_runs_partitions,
+    kinds={"api"},
+    description="Completed campaign runs, eligible for export, that the discovery sensor found "
+    "new. Reported by the sensor (never materialized by a run); each event asks automation to "
+    "land that run. Runs that are not eligible are never reported.",
 )
 
 _AC = dg.AutomationCondition
@@ -62,6 +77,24 @@ CUSTOMERS_CONDITION = (
     _once(_AC.newly_missing() | _GROUP_REPORTED, "new_or_reported") & ~_AC.in_progress()
 ).with_label("land_new_or_addressed_groups")
 
+_RUN_FOUND = (
+    _AC.any_deps_match(_AC.newly_updated())
+    .allow(dg.AssetSelection.assets(FOUND_CAMPAIGN_RUNS))
+    .with_label("eligible_run_found")
+)
+# Reported before automation was switched on (or before its conditions changed), not landed.
+_FOUND_EARLIER = (
+    _AC.initial_evaluation()
+    & _AC.missing()
+    & _AC.any_deps_match(~_AC.missing()).allow(dg.AssetSelection.assets(FOUND_CAMPAIGN_RUNS))
+).with_label("found_earlier_and_missing")
+# On `message_export`: a run reported found is landed once.
+EXPORT_CONDITION = (_once(_RUN_FOUND | _FOUND_EARLIER, "found") & ~_AC.in_progress()).with_label(
+    "land_found_runs"
+)
+# On `message_files` and `messages`: in the same run as their export, never on their own.
+WITH_EXPORT_CONDITION = _AC.any_deps_match(_AC.will_be_requested()).with_label("with_its_export")
+
 
 automation_sensor = dg.AutomationConditionSensorDefinition(
     AUTOMATION_SENSOR,
@@ -72,6 +105,7 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
     # levels of assets and every partition of a dynamic partitions definition fails
     # ("Unable to determine root partitions for backfill").
     emit_backfills=False,
-    description="Refreshes the snapshots after new campaign runs were reported, and the "
+    description="Lands each campaign run the discovery sensor reported found (one run per "
+    "partition), refreshes the snapshots after new runs were reported, and lands the "
     "customers of new groups and of groups that new runs address.",
 )

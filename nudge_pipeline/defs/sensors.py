@@ -1,13 +1,13 @@
 """The discovery sensor: new completed runs and customer groups become partitions.
 
-A tick adds the partitions, requests `campaign_run_job` for the new eligible runs (up to
-MAX_PARTITIONS_PER_RUN partitions a run, as a backfill would) and reports `new_campaign_runs`
-for each customer group those runs address; Declarative Automation (defs/automation.py) then
-refreshes the snapshots and those groups' customers, and lands new groups.
+It only discovers. A tick adds the partitions, reports `found_campaign_runs` for each new
+eligible run and `new_campaign_runs` for each customer group those runs address, and
+observes on `messages` why each new ineligible run will not be exported. Declarative
+Automation (defs/automation.py) then lands the found runs, refreshes the snapshots and
+those groups' customers, and lands new groups.
 
 It keeps no cursor: the instance's partitions record what was found, so a tick that finds
-nothing new changes nothing, and a tick whose result was lost is simply repeated. Run keys
-name their partitions, so the daemon never launches the same request twice.
+nothing new changes nothing, and a tick whose result was lost is simply repeated.
 """
 
 from __future__ import annotations
@@ -16,13 +16,10 @@ from collections import defaultdict
 
 import dagster as dg
 
-from nudge_pipeline.defs.assets.common import MAX_PARTITIONS_PER_RUN
 from nudge_pipeline.defs.assets.messages import not_exported_observations
-from nudge_pipeline.defs.automation import NEW_CAMPAIGN_RUNS
-from nudge_pipeline.defs.jobs import campaign_run_job
+from nudge_pipeline.defs.automation import FOUND_CAMPAIGN_RUNS, NEW_CAMPAIGN_RUNS
 from nudge_pipeline.defs.partitions import CAMPAIGN_RUNS, CUSTOMER_GROUPS
 from nudge_pipeline.defs.resources import NudgescribeResource
-from nudge_pipeline.defs.schedules import partition_ranges, range_tags
 from nudge_pipeline.landing.discovery import Discovery, discover
 from nudge_pipeline.settings import read_settings
 
@@ -31,13 +28,12 @@ SENSOR_INTERVAL_SECONDS = read_settings("discovery_interval_seconds").discovery_
 
 @dg.sensor(
     name="nudgescribe_discovery_sensor",
-    jobs=[campaign_run_job],
     minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
     default_status=dg.DefaultSensorStatus.STOPPED,
     description="Lists campaigns, run history and customer groups; adds a partition for each "
-    "new completed campaign run and customer group, requests runs for the new eligible "
-    "campaign runs and reports new_campaign_runs (the automation sensor refreshes snapshots "
-    "and customers after it).",
+    "new completed campaign run and customer group, and reports found_campaign_runs (the new "
+    "eligible runs) and new_campaign_runs (the groups they address). The automation sensor "
+    "lands the found runs and refreshes snapshots and customers after it.",
 )
 def nudgescribe_discovery_sensor(
     context: dg.SensorEvaluationContext, nudgescribe: NudgescribeResource
@@ -57,11 +53,12 @@ def nudgescribe_discovery_sensor(
     new_group_keys = [k for k in found.group_partition_keys if k not in known_groups]
     for run in found.completed_runs:
         if run.partition_key in new_run_keys and run.partition_key not in eligible:
-            context.log.info(f"{run.partition_key}: not requested: {run.eligibility.reason}")
+            context.log.info(f"{run.partition_key}: not exported: {run.eligibility.reason}")
     if not (new_run_keys or new_group_keys):
         return dg.SkipReason("nothing new")
 
-    # Eligible keys first and side by side, so that each run's partition range holds only them.
+    # Eligible keys first and side by side, so that a range of them (a backfill's, a sync's)
+    # holds no ineligible run.
     to_land = [k for k in new_run_keys if k in eligible]
     skipped = rest_of(new_run_keys, eligible)
     requests = []
@@ -70,22 +67,32 @@ def nudgescribe_discovery_sensor(
     if new_group_keys:
         requests.append(_add(CUSTOMER_GROUPS, new_group_keys))
     return dg.SensorResult(
-        run_requests=[
-            dg.RunRequest(
-                run_key=f"land:{first}:{last}",
-                job_name=campaign_run_job.name,
-                tags=range_tags(first, last),
-            )
-            for first, last in partition_ranges(to_land, MAX_PARTITIONS_PER_RUN)
-        ],
         dynamic_partitions_requests=requests,
         asset_events=[
+            *_found(found, set(to_land)),
             *_reports(found, set(to_land), set(found.group_partition_keys)),
             *not_exported_observations(
                 r for r in found.completed_runs if r.partition_key in set(skipped)
             ),
         ],
     )
+
+
+def _found(found: Discovery, keys: set[str]) -> list[dg.AssetMaterialization]:
+    """One found_campaign_runs event per new eligible run, saying which run it is."""
+    return [
+        dg.AssetMaterialization(
+            asset_key=FOUND_CAMPAIGN_RUNS,
+            partition=run.partition_key,
+            metadata={
+                "campaign_name": run.campaign.campaign_name or "",
+                "stage": run.campaign.stage or "",
+                **({"run_number": run.run.run_number} if run.run.run_number is not None else {}),
+            },
+        )
+        for run in found.completed_runs
+        if run.partition_key in keys
+    ]
 
 
 def rest_of(keys: list[str], eligible: set[str]) -> list[str]:

@@ -5,13 +5,13 @@ from typing import Any
 import dagster as dg
 
 from nudge_pipeline.defs import build_defs
-from nudge_pipeline.defs.automation import NEW_CAMPAIGN_RUNS
+from nudge_pipeline.defs.automation import FOUND_CAMPAIGN_RUNS, NEW_CAMPAIGN_RUNS
 from nudge_pipeline.defs.partitions import CAMPAIGN_RUNS, CUSTOMER_GROUPS
 from nudge_pipeline.defs.resources import resources_from_env
 
 RUN_A, RUN_B = "c1~r1", "c1~r2"
 SNAPSHOTS = ["campaigns", "campaign_runs", "customer_groups", "customer_profile_fields"]
-LANDING = ["message_export", "message_files", "messages"]  # requested by the sensor, not here
+LANDING = ["message_export", "message_files", "messages"]
 
 
 def _requested(result: Any, key: str) -> set[str | None]:
@@ -72,3 +72,36 @@ def test_what_is_missing_when_automation_is_switched_on_is_asked_for_once() -> N
     # Requested but never landed (failed or skipped): not asked for again.
     second = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
     assert second.total_requested == 0
+
+
+def test_a_found_run_is_landed_once_and_an_unreported_one_never() -> None:
+    defs = build_defs(resources_from_env({}))
+    instance = dg.DagsterInstance.ephemeral()
+    for key in SNAPSHOTS:
+        _materialize(instance, key)
+    instance.add_dynamic_partitions(CAMPAIGN_RUNS, [RUN_A, RUN_B])
+    first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    # Partitions alone ask for nothing: RUN_B stands for a run that will not be exported.
+    assert not any(_requested(first, key) for key in LANDING)
+
+    # What the discovery sensor reports of an eligible new run.
+    _materialize(instance, FOUND_CAMPAIGN_RUNS.to_user_string(), RUN_A)
+    found = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
+    assert {key: _requested(found, key) for key in LANDING} == dict.fromkeys(LANDING, {RUN_A})
+    # Requested once: not again, whether it landed, failed or was skipped.
+    again = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=found.cursor)
+    assert not any(_requested(again, key) for key in LANDING)
+
+
+def test_runs_found_before_automation_was_switched_on_land_once_unless_already_landed() -> None:
+    defs = build_defs(resources_from_env({}))
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(CAMPAIGN_RUNS, [RUN_A, RUN_B])
+    for run in (RUN_A, RUN_B):
+        _materialize(instance, FOUND_CAMPAIGN_RUNS.to_user_string(), run)
+    _materialize(instance, "message_export", RUN_B)  # landed meanwhile, e.g. by a sync
+
+    first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    assert {key: _requested(first, key) for key in LANDING} == dict.fromkeys(LANDING, {RUN_A})
+    second = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
+    assert not any(_requested(second, key) for key in LANDING)

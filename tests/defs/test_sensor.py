@@ -1,10 +1,10 @@
-"""The discovery sensor: partitions, runs and reports for new work, nothing on a quiet tick."""
+"""The discovery sensor: partitions and reports for new work, no runs, nothing on a quiet tick."""
 
 from typing import Any
 
 import dagster as dg
 
-from nudge_pipeline.defs.automation import NEW_CAMPAIGN_RUNS
+from nudge_pipeline.defs.automation import FOUND_CAMPAIGN_RUNS, NEW_CAMPAIGN_RUNS
 from nudge_pipeline.defs.partitions import CAMPAIGN_RUNS, CUSTOMER_GROUPS, campaign_run_key
 from nudge_pipeline.defs.sensors import nudgescribe_discovery_sensor
 
@@ -22,7 +22,7 @@ def _apply(instance: dg.DagsterInstance, result: dg.SensorResult) -> None:
         instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
 
 
-def test_new_runs_become_partitions_runs_and_reports_and_a_quiet_tick_changes_nothing(
+def test_new_runs_become_partitions_and_reports_and_a_quiet_tick_changes_nothing(
     make_simulator: Any, resources_factory: Any
 ) -> None:
     sim = make_simulator()
@@ -36,21 +36,26 @@ def test_new_runs_become_partitions_runs_and_reports_and_a_quiet_tick_changes_no
         r.partitions_def_name: set(r.partition_keys) for r in first.dynamic_partitions_requests
     }
     assert added[CAMPAIGN_RUNS] and added[CUSTOMER_GROUPS]
+    assert not first.run_requests  # automation lands what it reports
     reports = [e for e in first.asset_events if e.asset_key == NEW_CAMPAIGN_RUNS]
     reported = {e.partition: e.metadata["campaign_run_keys"].value for e in reports}
+    found_events = [e for e in first.asset_events if e.asset_key == FOUND_CAMPAIGN_RUNS]
+    found = {e.partition for e in found_events}
+    # Each found run says which campaign and run it is, for the partition's page.
+    assert all(e.metadata["campaign_name"].value for e in found_events)
     # The runs that will not be exported say why on `messages`, from the start.
-    skips = [e for e in first.asset_events if e.asset_key != NEW_CAMPAIGN_RUNS]
-    assert all(isinstance(e, dg.AssetObservation) for e in skips)
+    skips = [e for e in first.asset_events if isinstance(e, dg.AssetObservation)]
     assert {e.metadata["load_status"].value for e in skips} == {"skipped"}
-    # Only eligible runs are requested and reported, each under the group it addresses.
+    # Only eligible runs are reported found, and under the group each addresses.
     reported_runs = {k for keys in reported.values() for k in keys}
     assert reported_runs and reported_runs < added[CAMPAIGN_RUNS]
+    assert found == reported_runs
+    assert len(first.asset_events) == len(reports) + len(found) + len(skips)
     assert set(reported) <= added[CUSTOMER_GROUPS]
     assert {e.partition for e in skips} == added[CAMPAIGN_RUNS] - reported_runs
     assert len(skips) == len(added[CAMPAIGN_RUNS] - reported_runs)
     assert {e.asset_key.to_user_string() for e in skips} == {"messages"}
     _apply(instance, first)
-    assert _requested_partitions(instance, first) == reported_runs
 
     assert isinstance(_tick(instance, resources, None), dg.SkipReason)
 
@@ -63,25 +68,12 @@ def test_new_runs_become_partitions_runs_and_reports_and_a_quiet_tick_changes_no
     assert [
         (r.partitions_def_name, list(r.partition_keys)) for r in third.dynamic_partitions_requests
     ] == [(CAMPAIGN_RUNS, [key])]
-    assert [(e.partition, e.metadata["campaign_run_keys"].value) for e in third.asset_events] == [
-        (group, [key])
-    ]
+    events = [(e.asset_key, e.partition) for e in third.asset_events]
+    assert events == [(FOUND_CAMPAIGN_RUNS, key), (NEW_CAMPAIGN_RUNS, group)]
+    assert third.asset_events[1].metadata["campaign_run_keys"].value == [key]
+    assert not third.run_requests
     _apply(instance, third)
-    assert [r.run_key for r in third.run_requests] == [f"land:{key}:{key}"]
-    assert _requested_partitions(instance, third) == {key}
     assert isinstance(_tick(instance, resources, None), dg.SkipReason)
-
-
-def _requested_partitions(instance: dg.DagsterInstance, result: dg.SensorResult) -> set[str]:
-    """The partitions the run requests cover, resolved as Dagster resolves range tags."""
-    keys = list(instance.get_dynamic_partitions(CAMPAIGN_RUNS))
-    covered: set[str] = set()
-    for request in result.run_requests or []:
-        assert request.job_name == "campaign_run_job"
-        first = keys.index(request.tags["dagster/asset_partition_range_start"])
-        last = keys.index(request.tags["dagster/asset_partition_range_end"])
-        covered |= set(keys[first : last + 1])
-    return covered
 
 
 def _published_campaign(resources: dict[str, Any]) -> tuple[str, str | None]:

@@ -1,9 +1,10 @@
 """Overlapping workers: each campaign run is published once and lands once, whoever races.
 
 Two `nudge-pipeline sync` processes started a moment apart on one Dagster instance, lake and
-warehouse; and a run the discovery sensor requests executing while a backfill of the same
-partitions runs. The exports take seconds, so the workers really meet on the same runs: one
-holds each run's claim and publishes, the other watches that run's record until it lands.
+warehouse; and the runs Declarative Automation asks for after the discovery sensor's finds,
+executing while a backfill of the same partitions runs. The exports take seconds, so the
+workers really meet on the same runs: one holds each run's claim and publishes, the other
+watches that run's record until it lands.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from nudge_pipeline.defs import build_defs
 from nudge_pipeline.defs.assets.messages import LOAD_STATUS
-from nudge_pipeline.defs.jobs import campaign_run_job
 from nudge_pipeline.defs.partitions import CAMPAIGN_RUNS
-from nudge_pipeline.defs.resources import NudgescribeResource
+from nudge_pipeline.defs.resources import NudgescribeResource, resources_from_env
 from nudge_pipeline.defs.schedules import range_tags
 from nudge_pipeline.defs.sensors import nudgescribe_discovery_sensor
 from tests.drills.overlap_drill import (
@@ -44,8 +45,8 @@ from tests.drills.sync_drill import (
 WORLD = slow_export_world(completed_runs=10, export_seconds=5.0)
 ELIGIBLE_RUNS = 10
 SECOND_SYNC_AFTER_SECONDS = 2.0
-# The backfill and three of the sensor's runs start together; the others as workers free up.
-BACKFILL_AND_SENSOR_WORKERS = 4
+# The backfill and three of automation's runs start together; the others as workers free up.
+BACKFILL_AND_AUTOMATION_WORKERS = 4
 # What a backfill's runs carry (the instance limits runs by this tag).
 BACKFILL_TAGS = {"dagster/backfill": "overlap-drill"}
 
@@ -92,7 +93,7 @@ def landed_by_another_run(instance: dg.DagsterInstance) -> set[str]:
 
 
 @pytest.mark.slow
-def test_a_sensor_run_overlapping_a_backfill_of_the_same_runs_publishes_each_once(
+def test_automation_runs_overlapping_a_backfill_of_the_same_runs_publish_each_once(
     make_simulator: Any,
     duckdb_url: str,
     dagster_home: Path,
@@ -124,26 +125,26 @@ def test_a_sensor_run_overlapping_a_backfill_of_the_same_runs_publishes_each_onc
     sim.reset_stats()
 
     with dg.DagsterInstance.get() as instance:
-        # The daemon's part: evaluate the sensor, then add the partitions it asks for.
+        # The daemon's part: evaluate the discovery sensor, add the partitions and record the
+        # events it reports; then evaluate the automation conditions, which ask for the runs.
         tick = nudgescribe_discovery_sensor(
             dg.build_sensor_context(instance=instance, resources={"nudgescribe": api})
         )
         assert isinstance(tick, dg.SensorResult)
         for request in tick.dynamic_partitions_requests or []:
             instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
-        requests = [r for r in tick.run_requests or [] if r.job_name == campaign_run_job.name]
-        partitions = list(instance.get_dynamic_partitions(CAMPAIGN_RUNS))
-        keys = set()
-        for request in requests:  # each names a range of partitions in its tags
-            first = partitions.index(request.tags["dagster/asset_partition_range_start"])
-            last = partitions.index(request.tags["dagster/asset_partition_range_end"])
-            keys |= set(partitions[first : last + 1])
+        for event in tick.asset_events or []:
+            instance.report_runless_asset_event(event)
+        automation = dg.evaluate_automation_conditions(
+            defs=build_defs(resources_from_env({})), instance=instance
+        )
+        keys = set(automation.get_requested_partitions(dg.AssetKey("message_export")))
         assert len(keys) == ELIGIBLE_RUNS
-        order = [k for k in partitions if k in keys]
+        order = [k for k in instance.get_dynamic_partitions(CAMPAIGN_RUNS) if k in keys]
 
         # A backfill of the same partitions, as one run over their range (the project's
-        # backfill policy), and the sensor's runs, each in a worker process of its own.
-        with dagster_workers(BACKFILL_AND_SENSOR_WORKERS) as workers:
+        # backfill policy), and automation's runs, one per partition, each in a worker process.
+        with dagster_workers(BACKFILL_AND_AUTOMATION_WORKERS) as workers:
             backfill = workers.submit(
                 execute_campaign_runs,
                 str(dagster_home),
@@ -151,18 +152,12 @@ def test_a_sensor_run_overlapping_a_backfill_of_the_same_runs_publishes_each_onc
                 None,
                 {**range_tags(order[0], order[-1]), **BACKFILL_TAGS},
             )
-            sensed = [
-                workers.submit(
-                    execute_campaign_runs,
-                    str(dagster_home),
-                    settings,
-                    r.partition_key,
-                    dict(r.tags),
-                )
-                for r in requests
+            automated = [
+                workers.submit(execute_campaign_runs, str(dagster_home), settings, key, {})
+                for key in order
             ]
-            failures = [f.result(timeout=SYNC_TIMEOUT) for f in [backfill, *sensed]]
-        assert failures == [[]] * (1 + len(requests))
+            failures = [f.result(timeout=SYNC_TIMEOUT) for f in [backfill, *automated]]
+        assert failures == [[]] * (1 + len(automated))
         # Every partition shows as landed: materialized by whichever run landed it.
         assert keys <= instance.get_materialized_partitions(dg.AssetKey("messages"))
         # The workers really met: some runs found partitions another run held and landed.

@@ -18,6 +18,11 @@ import dagster as dg
 from nudge_pipeline.defs import progress
 from nudge_pipeline.defs.assets.checks import CHECK_SPECS, message_checks
 from nudge_pipeline.defs.assets.common import API_POOL, BACKFILL_POLICY
+from nudge_pipeline.defs.automation import (
+    EXPORT_CONDITION,
+    FOUND_CAMPAIGN_RUNS,
+    WITH_EXPORT_CONDITION,
+)
 from nudge_pipeline.defs.partitions import campaign_runs_partitions, parse_campaign_run_key
 from nudge_pipeline.defs.resources import LakeResource, NudgescribeResource, WarehouseResource
 from nudge_pipeline.lake import MESSAGE_SCHEMA, message_dir
@@ -53,6 +58,7 @@ def _spec(
     return dg.AssetSpec(
         key,
         metadata=metadata,
+        automation_condition=EXPORT_CONDITION if key == MESSAGE_EXPORT else WITH_EXPORT_CONDITION,
         group_name=GROUP,
         partitions_def=campaign_runs_partitions,
         deps=deps,
@@ -74,7 +80,7 @@ def _message_column_schema() -> dg.TableSchema:
     specs=[
         _spec(
             MESSAGE_EXPORT,
-            ["campaign_runs"],
+            ["campaign_runs", FOUND_CAMPAIGN_RUNS],
             {"api"},
             "Publishes an eligible campaign run (or reuses its completed export) and waits "
             "until the CSV export is complete. Only completed runs of campaigns at a stage in "
