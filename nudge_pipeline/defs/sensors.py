@@ -67,6 +67,12 @@ def nudgescribe_discovery_sensor(
     if new_group_keys:
         requests.append(_add(CUSTOMER_GROUPS, new_group_keys))
     return dg.SensorResult(
+        # Dagster shows a tick without run requests as skipped; its message says what it found.
+        skip_reason=dg.SkipReason(
+            f"found {len(to_land)} new eligible run(s) (reported in found_campaign_runs; "
+            f"automation lands them), {len(skipped)} new run(s) not eligible, "
+            f"{len(new_group_keys)} new customer group(s)"
+        ),
         dynamic_partitions_requests=requests,
         asset_events=[
             *_found(found, set(to_land)),

@@ -51,6 +51,12 @@ def test_new_runs_become_partitions_and_reports_and_a_quiet_tick_changes_nothing
     assert reported_runs and reported_runs < added[CAMPAIGN_RUNS]
     assert found == reported_runs
     assert len(first.asset_events) == len(reports) + len(found) + len(skips)
+    # The tick, shown as skipped for want of run requests, says what it found.
+    assert first.skip_reason is not None
+    assert first.skip_reason.skip_message.startswith(
+        f"found {len(found)} new eligible run(s) (reported in found_campaign_runs; "
+        f"automation lands them), {len(skips)} new run(s) not eligible"
+    )
     assert set(reported) <= added[CUSTOMER_GROUPS]
     assert {e.partition for e in skips} == added[CAMPAIGN_RUNS] - reported_runs
     assert len(skips) == len(added[CAMPAIGN_RUNS] - reported_runs)
