@@ -28,27 +28,32 @@ AUTOMATION_INTERVAL_SECONDS = read_settings(
 ).automation_interval_seconds
 
 NEW_CAMPAIGN_RUNS = dg.AssetKey("new_campaign_runs")
-
-new_campaign_runs = dg.AssetSpec(
-    NEW_CAMPAIGN_RUNS,
-    group_name="snapshots",
-    partitions_def=customer_groups_partitions,
-    kinds={"api"},
-    description="Completed campaign runs the discovery sensor found new, by the customer group "
-    "they address. Reported by the sensor (never materialized by a run); its events refresh "
-    "the snapshots and that group's customers.",
-)
-
 FOUND_CAMPAIGN_RUNS = dg.AssetKey("found_campaign_runs")
+_REPORTED = "Reported by the discovery sensor (never materialized by a run). "
 
-found_campaign_runs = dg.AssetSpec(
+
+def _reported_by_the_sensor(
+    key: dg.AssetKey, group: str, partitions_def: dg.PartitionsDefinition, description: str
+) -> dg.AssetSpec:
+    return dg.AssetSpec(
+        key, group_name=group, partitions_def=partitions_def, kinds={"api"}, description=description
+    )
+
+
+new_campaign_runs = _reported_by_the_sensor(
+    NEW_CAMPAIGN_RUNS,
+    "snapshots",
+    customer_groups_partitions,
+    "Completed campaign runs the discovery sensor found new, by the customer group they "
+    f"address. {_REPORTED}Its events refresh the snapshots and that group's customers.",
+)
+found_campaign_runs = _reported_by_the_sensor(
     FOUND_CAMPAIGN_RUNS,
-    group_name="messages",
-    partitions_def=campaign_runs_partitions,
-    kinds={"api"},
-    description="Completed campaign runs, eligible for export, that the discovery sensor found "
-    "new. Reported by the sensor (never materialized by a run); each event asks automation to "
-    "land that run. Runs that are not eligible are never reported.",
+    "messages",
+    campaign_runs_partitions,
+    "Completed campaign runs, eligible for export, that the discovery sensor found new. "
+    f"{_REPORTED}Each event asks automation to land that run; runs that are not eligible are "
+    "never reported.",
 )
 
 _AC = dg.AutomationCondition
@@ -68,20 +73,24 @@ SNAPSHOT_CONDITION = (
     & ~_AC.in_progress()
 ).with_label("refresh_after_discovery")
 
-_GROUP_REPORTED = (
-    _AC.any_deps_match(_AC.newly_updated())
-    .allow(dg.AssetSelection.assets(NEW_CAMPAIGN_RUNS))
-    .with_label("new_runs_reported")
-)
+
+def _reported(key: dg.AssetKey, label: str) -> dg.AutomationCondition:
+    """The sensor reported this partition's dependency `key` since the last evaluation."""
+    return (
+        _AC.any_deps_match(_AC.newly_updated())
+        .allow(dg.AssetSelection.assets(key))
+        .with_label(label)
+    )
+
+
 CUSTOMERS_CONDITION = (
-    _once(_AC.newly_missing() | _GROUP_REPORTED, "new_or_reported") & ~_AC.in_progress()
+    _once(
+        _AC.newly_missing() | _reported(NEW_CAMPAIGN_RUNS, "new_runs_reported"), "new_or_reported"
+    )
+    & ~_AC.in_progress()
 ).with_label("land_new_or_addressed_groups")
 
-_RUN_FOUND = (
-    _AC.any_deps_match(_AC.newly_updated())
-    .allow(dg.AssetSelection.assets(FOUND_CAMPAIGN_RUNS))
-    .with_label("eligible_run_found")
-)
+_RUN_FOUND = _reported(FOUND_CAMPAIGN_RUNS, "eligible_run_found")
 # Reported before automation was switched on (or before its conditions changed), not landed.
 _FOUND_EARLIER = (
     _AC.initial_evaluation()
