@@ -146,14 +146,20 @@ def holder_label() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def gone_from_this_host(label: str) -> bool:
-    """True when `label` (`host:pid[:…]`) names a process of this host that no longer runs."""
+def _pid_on_this_host(label: str) -> int | None:
+    """The pid a `host:pid[:…]` label names, when its host is this one."""
     host, _, rest = label.partition(":")
     pid = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid.isdigit():
+    return int(pid) if host == socket.gethostname() and pid.isdigit() else None
+
+
+def gone_from_this_host(label: str) -> bool:
+    """True when `label` names a process of this host that no longer runs."""
+    pid = _pid_on_this_host(label)
+    if pid is None:
         return False
     try:
-        os.kill(int(pid), 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return True
     except PermissionError:  # someone else's process: alive
@@ -162,9 +168,8 @@ def gone_from_this_host(label: str) -> bool:
 
 
 def of_this_process(label: str) -> bool:
-    """True when `label` (`host:pid[:…]`) names this very process."""
-    host, _, rest = label.partition(":")
-    return host == socket.gethostname() and rest.partition(":")[0] == str(os.getpid())
+    """True when `label` names this very process."""
+    return _pid_on_this_host(label) == os.getpid()
 
 
 def holder_is_gone(claim: Claim) -> bool:
@@ -410,9 +415,9 @@ class _Session:
         assert warehouse is not None
         run = (landing.run.campaign_id, landing.run.run_id)
 
-        def held(found: set[tuple[str, str]] | None, error: BaseException | None) -> None:
-            if error is not None or found is None:
-                return self._fail(landing, error or RuntimeError("no warehouse answer"))
+        def held(found: set[tuple[str, str]], error: BaseException | None) -> None:
+            if error is not None:
+                return self._fail(landing, error)
             if run in found:
                 return self._finish(landing, Result.UP_TO_DATE)
             self._advance(landing)
