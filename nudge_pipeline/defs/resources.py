@@ -9,12 +9,15 @@ import os
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 from pydantic import SecretStr
 
 from nudge_pipeline.settings import Settings, default_of, load_settings, local_database_path
+
+if TYPE_CHECKING:  # imported where used: the engine is heavy for every definitions load
+    from nudge_pipeline.landing.engine import EngineSettings
 
 
 class NudgescribeResource(dg.ConfigurableResource):
@@ -46,7 +49,7 @@ class NudgescribeResource(dg.ConfigurableResource):
 
         return account_key(self.base_url, self.api_code, self.publish_stages)
 
-    def engine_settings(self) -> Any:
+    def engine_settings(self) -> EngineSettings:
         from nudge_pipeline.landing.engine import EngineSettings
 
         return EngineSettings.from_settings(self.settings())

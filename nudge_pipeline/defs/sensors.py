@@ -61,6 +61,7 @@ def nudgescribe_discovery_sensor(
     # holds no ineligible run.
     to_land = [k for k in new_run_keys if k in eligible]
     skipped = rest_of(new_run_keys, eligible)
+    landing, not_landing = set(to_land), set(skipped)
     requests = []
     if new_run_keys:
         requests.append(_add(CAMPAIGN_RUNS, to_land + skipped))
@@ -75,10 +76,10 @@ def nudgescribe_discovery_sensor(
         ),
         dynamic_partitions_requests=requests,
         asset_events=[
-            *_found(found, set(to_land)),
-            *_reports(found, set(to_land), set(found.group_partition_keys)),
+            *_found(found, landing),
+            *_reports(found, landing, set(found.group_partition_keys)),
             *not_exported_observations(
-                r for r in found.completed_runs if r.partition_key in set(skipped)
+                r for r in found.completed_runs if r.partition_key in not_landing
             ),
         ],
     )

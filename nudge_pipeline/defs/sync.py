@@ -394,7 +394,8 @@ class SyncEngine:
 
 
 def _load_outcome(record: RunRecord, sync_started_at: str) -> tuple[str, str]:
-    """ "landed" when this process loaded the run during this sync; else who did, and when."""
+    """Landed when this process loaded the run during this sync; up to date otherwise, with
+    a note when another worker loaded it during this sync."""
     if not (record.loaded_at and record.loaded_at >= sync_started_at):
         return "up to date", ""
     if record.loaded_by and not of_this_process(record.loaded_by):
