@@ -77,14 +77,12 @@ def contestants(rev: str, work: Path) -> list[Contestant]:
     own = yaml.safe_load((root / "dagster_home" / "dagster.yaml").read_text())
     found = [Contestant(sha, root, own)]
     if own.get("storage") != PUBLIC_SQLITE_STORAGE:
-        found.append(Contestant(f"{sha}, storage: sqlite", root, own | public_storage()))
+        found.append(
+            Contestant(f"{sha}, storage: sqlite", root, own | {"storage": PUBLIC_SQLITE_STORAGE})
+        )
     head = yaml.safe_load(harness.PROJECT_INSTANCE_YAML.read_text())
     found.append(Contestant("this checkout", PROJECT_ROOT, head))
     return found
-
-
-def public_storage() -> dict[str, Any]:
-    return {"storage": PUBLIC_SQLITE_STORAGE}
 
 
 def warm_bytecode(contestant: Contestant) -> None:
