@@ -1,9 +1,7 @@
 """Claim holder labels (`host:pid:hex`): which name this process, which a dead one."""
 
-import subprocess
-import sys
-
 from nudge_pipeline.landing.engine import gone_from_this_host, holder_label, of_this_process
+from tests.landing.holders import dead_holder
 
 
 def test_this_process_is_neither_gone_nor_another() -> None:
@@ -13,14 +11,7 @@ def test_this_process_is_neither_gone_nor_another() -> None:
 
 
 def test_a_finished_process_of_this_host_is_gone_and_not_this_one() -> None:
-    child = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    host = holder_label().partition(":")[0]
-    label = f"{host}:{child.stdout.strip()}:00000000"
+    label = dead_holder()
     assert gone_from_this_host(label)
     assert not of_this_process(label)
 
