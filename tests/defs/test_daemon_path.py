@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import pytest
 import sqlalchemy as sa
 
@@ -57,7 +58,9 @@ load_from:
 
 @pytest.fixture
 def awkward_simulator(make_simulator: Any) -> SimHandle:
+    # One workspace: two runs to land and two customer groups, each its own Dagster run.
     sim: SimHandle = make_simulator(
+        workspaces=1,
         pages_omit_status=True,
         token_ttl=4.0,
         fault_429_rate=0.05,
@@ -72,6 +75,9 @@ def daemon_env(awkward_simulator: SimHandle, tmp_path: Path, postgres_url: str) 
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text(INSTANCE_YAML.format(home=home))
+    # Its databases made once, here: the daemon and two `dagster sensor start` creating them
+    # at the same moment race in alembic.
+    dg.DagsterInstance.from_config(str(home)).dispose()
     (tmp_path / "workspace.yaml").write_text(WORKSPACE_YAML)
     return sync_env(
         awkward_simulator,

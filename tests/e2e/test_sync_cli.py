@@ -1,8 +1,9 @@
-"""`nudge-pipeline sync` end to end, in a subprocess, against a faulty simulator.
+"""`nudge-pipeline sync` end to end, in a subprocess.
 
-Every eligible message lands exactly once with its text unchanged; nothing of ineligible runs
-or stages lands; a second sync publishes nothing and writes no rows; "Ready to Publish" is
-exported only when explicitly allowed.
+Through throttling, server errors, cut bodies and short-lived tokens, every eligible message
+lands exactly once with its text unchanged; nothing of ineligible runs or stages lands; a
+second sync publishes nothing and writes no rows. "Ready to Publish" is exported only when
+explicitly allowed.
 """
 
 from pathlib import Path
@@ -55,7 +56,7 @@ def test_sync_lands_eligible_messages_once_and_a_second_sync_changes_nothing(
 def test_ready_to_publish_is_exported_only_when_opted_in(
     make_simulator: Any, duckdb_url: str, tmp_path: Path
 ) -> None:
-    sim = make_simulator(**FAULTS)
+    sim = make_simulator(**small_world())
     env = sync_env(sim, tmp_path, duckdb_url)
     ready = expected_messages(sim, {"Ready to Publish"})
     published = expected_messages(sim, {"Published"})

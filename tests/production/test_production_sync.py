@@ -37,14 +37,14 @@ from tests.production.conftest import BUCKET, lake_keys, opened_production_insta
 
 API_POOL_LIMIT = 2
 PARALLEL_DOWNLOADS = 2  # API requests one step may have in flight at once
-CAMPAIGN_RUNS = 40
+CAMPAIGN_RUNS = 24
 MESSAGES_PER_RUN = 100
 ROWS_PER_FILE = 50
-# 2 workspaces x 5 "Published" campaigns x 5 runs, of which run 2 failed: 40 completed runs.
+# 2 workspaces x 3 "Published" campaigns x 5 runs, of which run 2 failed: 24 completed runs.
 WORLD = {
     "seed": 808,
     "workspaces": 2,
-    "campaigns_per_stage": 5,
+    "campaigns_per_stage": 3,
     "runs_per_campaign": 5,
     "messages_per_run": MESSAGES_PER_RUN,
     "rows_per_file": ROWS_PER_FILE,
