@@ -19,3 +19,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   uv pip install --quiet --compile-bytecode --python .venv/bin/python --no-deps -e .
   echo "$want" > "$stamp"
 fi
+
+# Bytecode for the project's own modules (the installer compiled the rest): every process the
+# demo and the tests start imports them, and may run where Python writes no bytecode itself.
+.venv/bin/python -m compileall -q -j 0 nudge_pipeline tests >/dev/null
