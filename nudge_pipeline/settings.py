@@ -110,7 +110,7 @@ class Settings(BaseSettings):
         SecretStr("duckdb:///data/warehouse.duckdb"),
         alias="NUDGE_WAREHOUSE_URL",
         description="any SQLAlchemy URL (DuckDB, PostgreSQL tested); DuckDB settings go in its "
-        "query, default `?memory_limit=64MB&threads=2`",
+        "query, default `?memory_limit=64MB&threads=2&preserve_insertion_order=false`",
     )
     dagster_home: str = Field(
         "dagster_home", alias="DAGSTER_HOME", description="the Dagster instance"

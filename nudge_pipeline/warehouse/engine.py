@@ -26,9 +26,14 @@ _MEMORY = ("", ":memory:")
 # Settings in the URL's query (duckdb:///file.duckdb?memory_limit=1GB) take precedence.
 # Replaying a WAL that holds JSON columns made DuckDB try to download its (built-in) json
 # extension; a warehouse must never reach out to the network.
+# Without insertion order DuckDB inserts from its threads as rows come, instead of holding
+# them back to keep their order: replacing a run of 1M rows took 0.8 s instead of 1.3-1.6 s,
+# 5M 3.1 s instead of 6.2 s, for 9 MB more. Rows come back in the order a query's ORDER BY
+# says, as SQL has it, not in the order they were inserted.
 DUCKDB_DEFAULTS = {
     "memory_limit": "64MB",
     "threads": "2",
+    "preserve_insertion_order": "false",
     "autoinstall_known_extensions": "false",
 }
 
