@@ -44,6 +44,8 @@ US_OVER_LIMIT_MAX = 1.5
 DLT_OVER_US_MIN = 1.3
 PEAK_RSS_MAX_MB = 300.0
 SCALE_RSS_GROWTH_MAX = 1.10
+MARGINAL_OVER_LIMIT_MAX = 1.3
+FIXED_COST_MAX_S = 1.5
 BACKFILL_OVER_SINGLE_MAX = 3.0
 POSTGRES_OVER_COPY_MAX = 1.5
 PAGES_POLLS_MAX = 10
@@ -341,37 +343,61 @@ def export_1m(ctx: Context) -> Report:
 
 
 def scale(ctx: Context) -> Report:
+    """Sync and limit at 1M and 5M: peak RSS, and what each further million rows costs."""
     report = Report("scale")
-    peaks: dict[int, list[float]] = {}
-    seconds: dict[int, list[float]] = {}
+    sizes = (ONE_MILLION, 5 * ONE_MILLION)
+    syncs: dict[int, list[Measured]] = {}
+    limits: dict[int, list[Measured]] = {}
     if "export-1m" in ctx.cache:
-        ours = ctx.cache["export-1m"]["runs"]["us"]
-        peaks[ONE_MILLION] = [m.peak_rss_mb for m in ours]
-        seconds[ONE_MILLION] = [m.seconds for m in ours]
-    for messages in (ONE_MILLION, 5 * ONE_MILLION):
-        if messages in peaks:
+        runs = ctx.cache["export-1m"]["runs"]
+        syncs[ONE_MILLION], limits[ONE_MILLION] = runs["us"], runs["limit"]
+    for messages in sizes:
+        if messages in syncs:
             continue
         sim = ctx.sims.get(f"{messages}", harness.single_run_config(messages, ROWS_PER_FILE))
+        limit = harness.run_baseline(
+            f"limit {messages:,}",
+            ["limit", str(harness.export_csv_dir(sim)), str(ctx.round_dir("limit"))],
+        )
+        _require(limit.result.get("rows") == messages, f"limit landed {limit.result}")
         measured, _ = our_sync(ctx, sim, f"scale-{messages}", messages)
         print(
-            f"  sync {messages:,}: {measured.seconds:.2f} s, {measured.peak_rss_mb:.0f} MB",
+            f"  {messages:,}: sync {measured.seconds:.2f} s, {measured.peak_rss_mb:.0f} MB; "
+            f"limit {limit.seconds:.2f} s",
             file=sys.stderr,
         )
-        peaks[messages] = [measured.peak_rss_mb]
-        seconds[messages] = [measured.seconds]
+        syncs[messages], limits[messages] = [measured], [limit]
         if messages != ONE_MILLION:
             ctx.sims.close(f"{messages}")
-    report.rows = [("messages", "sync wall", "rows/s", "peak RSS (tree)")]
-    for messages in sorted(peaks):
+    sync_s = {n: [m.seconds for m in syncs[n]] for n in sizes}
+    limit_s = {n: [m.seconds for m in limits[n]] for n in sizes}
+    sync_line, limit_line = cost_line(sync_s), cost_line(limit_s)
+    report.rows = [("messages", "sync wall", "limit wall", "sync rows/s", "sync peak RSS (tree)")]
+    for messages in sizes:
         report.rows.append(
             (
                 f"{messages:,}",
-                fmt_s(seconds[messages]),
-                rows_per_s(messages, seconds[messages]),
-                fmt_mb(peaks[messages]),
+                fmt_s(sync_s[messages]),
+                fmt_s(limit_s[messages]),
+                rows_per_s(messages, sync_s[messages]),
+                fmt_mb([m.peak_rss_mb for m in syncs[messages]]),
             )
         )
-    small, big = max(peaks[ONE_MILLION]), max(peaks[5 * ONE_MILLION])
+    report.rows.append(
+        ("per further 1M", f"{sync_line.per_million:.2f} s", f"{limit_line.per_million:.2f} s")
+    )
+    report.rows.append(
+        ("fixed (intercept)", f"{sync_line.fixed:.2f} s", f"{limit_line.fixed:.2f} s")
+    )
+    marginal = sync_line.per_million / limit_line.per_million
+    report.target(
+        "per further 1M: sync / limit",
+        marginal,
+        f"≤ {MARGINAL_OVER_LIMIT_MAX}",
+        marginal <= MARGINAL_OVER_LIMIT_MAX,
+    )
+    small = max(m.peak_rss_mb for m in syncs[ONE_MILLION])
+    big = max(m.peak_rss_mb for m in syncs[5 * ONE_MILLION])
     report.target(
         "peak RSS at 1M",
         small,
@@ -383,7 +409,95 @@ def scale(ctx: Context) -> Report:
     report.target(
         "peak RSS 5M / 1M", growth, f"≤ {SCALE_RSS_GROWTH_MAX}", growth <= SCALE_RSS_GROWTH_MAX
     )
-    report.data = {"peak_rss_mb": peaks, "seconds": seconds}
+    ctx.cache["scale"] = {"sync": sync_line, "limit": limit_line}
+    report.data = {
+        "peak_rss_mb": {n: [m.peak_rss_mb for m in syncs[n]] for n in sizes},
+        "seconds": sync_s,
+        "limit_seconds": limit_s,
+        "sync_cost": sync_line.__dict__,
+        "limit_cost": limit_line.__dict__,
+    }
+    return report
+
+
+@dataclass
+class CostLine:
+    """Seconds = fixed + per_million × millions of rows, through two measured sizes."""
+
+    fixed: float
+    per_million: float
+
+
+def cost_line(seconds: dict[int, list[float]]) -> CostLine:
+    (small, t_small), (big, t_big) = sorted((n, median(v)) for n, v in seconds.items())
+    per_million = (t_big - t_small) / ((big - small) / ONE_MILLION)
+    return CostLine(t_small - per_million * small / ONE_MILLION, per_million)
+
+
+# ----------------------------------------------------------------------- fixed-cost
+
+NO_OP_MESSAGES = 10_000
+STARTUP_PROBES = {  # what a process pays before its first line of work
+    "python -c pass": "pass",
+    "python -c 'import dagster'": "import dagster",
+    "python -c 'import nudge_pipeline.defs.sync'": "import nudge_pipeline.defs.sync",
+}
+
+
+def fixed_cost(ctx: Context) -> Report:
+    """A sync's cost before its first row, two ways: a no-op sync against a server with
+    nothing new, and the intercept of the 1M and 5M syncs (`scale`)."""
+    sim = ctx.sims.get("no-op", harness.single_run_config(NO_OP_MESSAGES, ROWS_PER_FILE))
+    work = ctx.round_dir("fixed-cost")
+    harness.run_sync("fixed-cost: first sync (not timed)", sim, work)
+    before = harness.step_seconds(work / "dagster_home")
+    sim.reset_stats()
+    no_ops = [harness.run_sync(f"no-op sync #{i}", sim, work) for i in range(ctx.rounds)]
+    calls = harness.sim_calls(sim)
+    _require(calls.get(PUBLISH, 0) == 0 and calls.get(FETCH, 0) == 0, f"no-op sync: {calls}")
+    after = harness.step_seconds(work / "dagster_home")
+    probes = {
+        label: [
+            harness.run_measured(label, [harness.PYTHON, "-c", code], harness.program_env())
+            .check()
+            .seconds
+            for _ in range(ctx.rounds)
+        ]
+        for label, code in STARTUP_PROBES.items()
+    }
+    if "scale" not in ctx.cache:
+        scale(ctx)
+    intercept = ctx.cache["scale"]["sync"].fixed
+    no_op_s = [m.seconds for m in no_ops]
+    report = Report("fixed-cost")
+    report.rows = [("what", f"seconds, median of {ctx.rounds} (range)")]
+    report.rows.append(("no-op sync (spawn → exit)", fmt_s(no_op_s)))
+    report.rows.append(("intercept of the 1M and 5M syncs (`scale`)", f"{intercept:.2f} s"))
+    report.rows.append(("**where a no-op sync's time goes**", ""))
+    for label, seconds in probes.items():
+        report.rows.append((label, fmt_s(seconds)))
+    for step in sorted(after, key=lambda k: -(after[k] - before.get(k, 0.0))):
+        per_sync = (after[step] - before.get(step, 0.0)) / ctx.rounds
+        name = "all its Dagster runs, start to end" if step == "(runs)" else f"step `{step}`"
+        report.rows.append((name, f"{per_sync:.2f} s"))
+    no_op = median(no_op_s)
+    report.target(
+        "no-op sync", no_op, f"≤ {FIXED_COST_MAX_S:g} s", no_op <= FIXED_COST_MAX_S, "{:.2f} s"
+    )
+    report.target(
+        "fixed cost (intercept 1M, 5M)",
+        intercept,
+        f"≤ {FIXED_COST_MAX_S:g} s",
+        intercept <= FIXED_COST_MAX_S,
+        "{:.2f} s",
+    )
+    report.data = {
+        "no_op_seconds": no_op_s,
+        "intercept_seconds": intercept,
+        "startup_probes": probes,
+        "no_op_step_seconds": {k: (after[k] - before.get(k, 0.0)) / ctx.rounds for k in after},
+        "no_op_calls": calls,
+    }
     return report
 
 
@@ -481,22 +595,45 @@ def pg_database(name: str = PG_DATABASE) -> Iterator[str]:
         recreate(False)
 
 
-def postgres_rows(url: str) -> int:
+def postgres_rows(url: str, table: tuple[str, str] = ("nudgescribe", "messages")) -> int:
     import psycopg
+    from psycopg import sql
 
+    query = sql.SQL("SELECT COUNT(*) FROM {}").format(sql.Identifier(*table))
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as connection:
-        row = connection.execute("SELECT COUNT(*) FROM nudgescribe.messages").fetchone()
+        row = connection.execute(query).fetchone()
     return int(row[0]) if row else 0
+
+
+def sling_move(label: str, csv_dir: Path, url: str, work: Path) -> Measured:
+    """Sling's plain move of the export CSV files into a new PostgreSQL table (full refresh)."""
+    from sling_linux_amd64 import SLING_BIN
+
+    env = {
+        **harness.program_env(),
+        "SLING_HOME_DIR": str(harness.fresh_dir(work / "sling-home")),
+        "SLING_DISABLE_TELEMETRY": "true",
+    }
+    target = url.replace("postgresql+psycopg://", "postgresql://") + "?sslmode=disable"
+    command = [SLING_BIN, "run", "--src-stream", f"file://{csv_dir}/", "--tgt-conn", target]
+    command += ["--tgt-object", "public.sling_messages", "--mode", "full-refresh"]
+    return harness.run_measured(label, command, env).check()
 
 
 def postgres(ctx: Context) -> Report:
     sim = ctx.sims.get(f"{ONE_MILLION}", harness.single_run_config(ONE_MILLION, ROWS_PER_FILE))
     rounds = ctx.long_rounds
     syncs: list[Measured] = []
+    slings: list[Measured] = []
     loads: list[float] = []
     copies: list[Measured] = []
     for i in range(rounds):
         work = ctx.round_dir("postgres")
+        with pg_database() as url:
+            sling = sling_move(f"sling #{i}", harness.export_csv_dir(sim), url, work)
+            moved = postgres_rows(url, ("public", "sling_messages"))
+            _require(moved == ONE_MILLION, f"sling #{i}: {moved} rows moved")
+            slings.append(sling)
         with pg_database() as url:
             measured = harness.run_sync(f"sync pg #{i}", sim, work, url)
             landed = postgres_rows(url)
@@ -514,24 +651,33 @@ def postgres(ctx: Context) -> Report:
             copies.append(copy)
         print(
             f"  pg #{i}: sync {measured.seconds:.2f} s (load step {loads[-1]:.2f} s), "
-            f"bare COPY {copy.result['keyed_copy_s']:.2f} s (keyed)",
+            f"Sling {sling.seconds:.2f} s, bare COPY {copy.result['keyed_copy_s']:.2f} s (keyed)",
             file=sys.stderr,
         )
     copy_s = [c.result["keyed_copy_s"] for c in copies]
     plain_s = [c.result["plain_copy_s"] for c in copies]
     ratio = median([load / c for load, c in zip(loads, copy_s, strict=True)])
+    over_sling = paired_ratio(syncs, slings)
     report = Report("postgres")
     report.rows = [
-        ("what", f"median of {rounds} (range)", "rows/s"),
+        ("what", f"median of {rounds} (range)", "rows/s", "peak RSS (tree)"),
         (
-            "sync into PostgreSQL, whole command",
+            "sync into PostgreSQL, whole command (HTTP, lake, warehouse)",
             fmt_s([m.seconds for m in syncs]),
             rows_per_s(ONE_MILLION, [m.seconds for m in syncs]),
+            fmt_mb([m.peak_rss_mb for m in syncs]),
+        ),
+        (
+            "Sling 1.4.11: the export CSV files from local disk, whole command",
+            fmt_s([m.seconds for m in slings]),
+            rows_per_s(ONE_MILLION, [m.seconds for m in slings]),
+            fmt_mb([m.peak_rss_mb for m in slings]),
         ),
         ("sync's warehouse replace (`load_seconds`)", fmt_s(loads), rows_per_s(ONE_MILLION, loads)),
         ("bare COPY of the same Parquet, same key", fmt_s(copy_s), rows_per_s(ONE_MILLION, copy_s)),
         ("bare COPY of the same Parquet, no key", fmt_s(plain_s), rows_per_s(ONE_MILLION, plain_s)),
     ]
+    report.target("whole sync / Sling's move", over_sling, "≤ 1.0", over_sling <= 1.0)
     report.target(
         "load step / bare COPY (same key)",
         ratio,
@@ -540,10 +686,13 @@ def postgres(ctx: Context) -> Report:
     )
     report.data = {
         "sync_seconds": [m.seconds for m in syncs],
+        "sling_seconds": [m.seconds for m in slings],
+        "sling_peak_rss_mb": [m.peak_rss_mb for m in slings],
         "load_step_seconds": loads,
         "copy_seconds": copy_s,
         "copy_no_key_seconds": plain_s,
         "ratio": ratio,
+        "sync_over_sling": over_sling,
     }
     return report
 
@@ -891,6 +1040,7 @@ def versus(ctx: Context) -> Report:
 SCENARIOS: dict[str, Callable[[Context], Report]] = {
     "export-1m": export_1m,
     "scale": scale,
+    "fixed-cost": fixed_cost,
     "backfill-200": backfill_200,
     "postgres": postgres,
     "api-cost": api_cost,
