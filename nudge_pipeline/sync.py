@@ -99,6 +99,8 @@ class ProgressDisplay:
         self.files = self.progress.add_task("files", total=0, visible=False)
         self._lock = threading.Lock()
         self._file_total = 0
+        # Runs whose files are counted: the sync's start-up plans them, then its Dagster run.
+        self._planned: set[str] = set()
 
     def __call__(self, event: str, data: dict[str, Any]) -> None:
         with self._lock:
@@ -112,6 +114,9 @@ class ProgressDisplay:
                 p.update(self.runs, total=data.get("total", 0), visible=True)
                 p.update(self.files, visible=True)
         elif event == "files_planned":
+            if data.get("key") in self._planned:
+                return
+            self._planned.add(str(data.get("key")))
             self._file_total += int(data.get("total", 0))
             p.update(self.files, total=self._file_total)
             p.advance(self.files, int(data.get("already", 0)))
@@ -222,11 +227,11 @@ def run_sync_command(campaign_ids: Sequence[str], console: Console, details: boo
     from nudge_pipeline.landing.early import EarlyExports
     from nudge_pipeline.landing.record import now_iso
 
+    display = ProgressDisplay(console)
     # Before Dagster is imported: the exports are the long pole, so they go out first.
-    early = EarlyExports(load_settings(), campaign_ids, now_iso()).start()
+    early = EarlyExports(load_settings(), campaign_ids, now_iso(), display).start()
     from nudge_pipeline.defs.sync import open_instance, run_sync
 
-    display = ProgressDisplay(console)
     instance = open_instance()
     try:
         with display.shown():

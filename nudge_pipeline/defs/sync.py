@@ -3,8 +3,9 @@
 Every run is executed by Dagster (`execute_in_process`) on the DAGSTER_HOME instance, so the
 runs, partitions and materializations show in the UI as if the sensor had started them.
 The exports start first, right after discovery, so the vendor generates the files while the
-snapshots and the customers land. The outcome of each campaign run is read back from its run
-record, the one copy every path writes.
+snapshots and the customers land, and each export's files are fetched as soon as it is done.
+The outcome of each campaign run is read back from its run record, the one copy every path
+writes.
 """
 
 from __future__ import annotations
@@ -161,13 +162,13 @@ class SyncEngine:
                 return self.report
             self._register(found)
             todo = self._campaign_runs_todo(found)
-            # The exports started before Dagster was loaded (EarlyExports) and are awaited
-            # in the background while the snapshots and the customers land.
+            # The exports started before Dagster was loaded (EarlyExports): they are awaited,
+            # and their files fetched, in the background while the snapshots and customers land.
             self._snapshots()
             if not self._stopped(for_reads=True):
                 self._customers(found)
-            # Each run moves on as soon as its own export is complete; one still awaited in
-            # the background is claimed there, and the Dagster run waits for that claim.
+            # Each run moves on as soon as its own files are in; one still in the background's
+            # hands is claimed there, and the Dagster run waits for that claim.
             _emit(self.listener, "phase", name="campaign_runs", total=len(todo))
             for chunk in self._chunks(CAMPAIGN_RUNS, todo):
                 result = self._run_safely(campaign_run_job, chunk, chunk[0])

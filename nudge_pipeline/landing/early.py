@@ -1,16 +1,19 @@
-"""The first thing a sync does: discover, then start every export, before Dagster is loaded.
+"""First in a sync: discover, then land every export's files, before Dagster is loaded.
 
 Export generation is the long pole of a sync, so the exports go out while the rest of the
-sync starts up and the snapshots and customers land. This runs in a thread of its own and
-knows nothing of Dagster: it claims each eligible run not yet loaded, publishes it (or
-adopts or reuses its export), polls until it is complete, records it and lets go of the
-claim. The sync's Dagster run then takes each run over from its record.
+sync starts up and the snapshots and customers land; each export's files are fetched into
+the lake as soon as it is complete, on the core that Dagster's start-up leaves idle. This
+runs in a thread of its own and knows nothing of Dagster: it claims each eligible run not
+yet loaded, publishes it (or adopts or reuses its export), polls until it is complete,
+fetches its files, records them and lets go of the claim. The sync's Dagster run then takes
+each run over from its record and loads it.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 from nudge_pipeline.lake import Lake
 from nudge_pipeline.landing.discovery import (
@@ -20,17 +23,33 @@ from nudge_pipeline.landing.discovery import (
     remember_discovery,
     runs_to_land,
 )
-from nudge_pipeline.landing.engine import EngineSettings, LandingEngine, Result, Step
+from nudge_pipeline.landing.engine import (
+    EngineSettings,
+    LandingEngine,
+    Listener,
+    Result,
+    Step,
+)
 from nudge_pipeline.landing.failures import GLOBAL_CAUSES, cause_of, describe
 from nudge_pipeline.landing.keys import parse_campaign_run_key
 from nudge_pipeline.landing.record import RunRecordStore, RunState
 from nudge_pipeline.nudgescribe import ClientConfig, NudgescribeClient
 from nudge_pipeline.settings import Settings
 
+# What a progress display learns from here: the files. A run's end is the Dagster run's.
+_FILE_EVENTS = ("files_planned", "file_landed")
+
 
 class EarlyExports:
-    def __init__(self, settings: Settings, campaign_ids: Sequence[str], started_at: str) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        campaign_ids: Sequence[str],
+        started_at: str,
+        listener: Listener | None = None,
+    ) -> None:
         self.settings = settings
+        self.listener = listener
         self.campaign_ids = list(campaign_ids)
         self.started_at = started_at
         self.discovery: Discovery | None = None
@@ -86,8 +105,14 @@ class EarlyExports:
                 todo.append(key)
         if not todo:
             return
-        engine = LandingEngine(client, lake, None, EngineSettings.from_settings(self.settings))
-        steps = frozenset({Step.EXPORT})
+        engine = LandingEngine(
+            client, lake, None, EngineSettings.from_settings(self.settings), self._file_event
+        )
+        steps = frozenset({Step.EXPORT, Step.FILES})
         for outcome in engine.land(runs_to_land(found, todo), steps, self.started_at):
             if outcome.result is Result.FAILED and outcome.cause in GLOBAL_CAUSES:
                 self.failures.append((outcome.cause, outcome.run.key, outcome.message))
+
+    def _file_event(self, event: str, data: dict[str, Any]) -> None:
+        if self.listener is not None and event in _FILE_EVENTS:
+            self.listener(event, data)

@@ -102,3 +102,39 @@ def last_load(warehouse_url: str) -> Any:
             ).one()
     finally:
         engine.dispose()
+
+
+def files_metadata(dagster_home: str, after_storage_id: int = 0) -> list[dict[str, Any]]:
+    """`files_downloaded`, `files_reused` and `num_files` of each `message_files`
+    materialization stored after `after_storage_id`, with its storage id."""
+    import dagster as dg
+
+    previous = os.environ.get("DAGSTER_HOME")
+    os.environ["DAGSTER_HOME"] = dagster_home
+    try:
+        with dg.DagsterInstance.get() as instance:
+            records = instance.fetch_materializations(
+                dg.AssetRecordsFilter(
+                    asset_key=dg.AssetKey("message_files"), after_storage_id=after_storage_id
+                ),
+                limit=1000,
+            ).records
+    finally:
+        if previous is None:
+            os.environ.pop("DAGSTER_HOME", None)
+        else:
+            os.environ["DAGSTER_HOME"] = previous
+    found = []
+    for record in records:
+        assert record.asset_materialization is not None
+        metadata = record.asset_materialization.metadata
+        found.append(
+            {
+                "storage_id": record.storage_id,
+                **{
+                    name: metadata[name].value
+                    for name in ("files_downloaded", "files_reused", "num_files")
+                },
+            }
+        )
+    return found

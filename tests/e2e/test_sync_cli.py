@@ -14,6 +14,7 @@ import pytest
 from tests.e2e.helpers import (
     PUBLISH,
     expected_messages,
+    files_metadata,
     landed_messages,
     last_load,
     run_sync,
@@ -82,6 +83,11 @@ def test_a_new_warehouse_is_filled_from_the_lake_without_publishing(
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     expected = expected_messages(sim, {"Published"})
     assert expected and landed_messages(first_url) == expected
+    # The sync fetched every file (before its Dagster run began), and its metadata says so.
+    first_files = files_metadata(env["DAGSTER_HOME"])
+    assert first_files and all(
+        m["files_downloaded"] == m["num_files"] > 0 and m["files_reused"] == 0 for m in first_files
+    )
 
     # Same instance and lake, another warehouse: Dagster says materialized, the warehouse
     # holds nothing. Its rows come from the lake; nothing is published or fetched again.
@@ -92,6 +98,10 @@ def test_a_new_warehouse_is_filled_from_the_lake_without_publishing(
     assert landed_messages(second_url) == expected
     calls = sim.stats()["calls"]
     assert calls.get(PUBLISH, 0) == 0 and calls.get("POST /v1/messages/fetch", 0) == 0
+    since = max(m["storage_id"] for m in first_files)
+    reloaded = files_metadata(env["DAGSTER_HOME"], after_storage_id=since)
+    assert len(reloaded) == len(first_files)
+    assert all(m["files_downloaded"] == 0 and m["files_reused"] == m["num_files"] for m in reloaded)
 
     # And once it holds them, the next sync leaves both alone.
     before = last_load(second_url)

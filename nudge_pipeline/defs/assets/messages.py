@@ -150,7 +150,7 @@ def campaign_run_landing(
                 if outcome.result is Result.FAILED:
                     failures.append(f"{outcome.run.key}: {outcome.cause}: {outcome.message}")
                     context.log.error(failures[-1])
-                yield from _partition_events(outcome, selected, the_lake)
+                yield from _partition_events(outcome, selected, stopped_since)
             if wh is not None:
                 wh.record_run_statuses(unloaded_statuses(outcomes))
                 yield from message_checks(context, wh, the_lake, outcomes)
@@ -285,13 +285,22 @@ def run_labels(outcome: RunOutcome) -> dict[str, Any]:
     return labels
 
 
+def files_fetched(outcome: RunOutcome, sync_started_at: str | None) -> int:
+    """Files this step fetched; within `sync`, also those its start-up fetched before it."""
+    if sync_started_at is None:
+        return outcome.files_downloaded
+    early = sum(1 for f in outcome.record.files.values() if f.fetched_at >= sync_started_at)
+    return max(outcome.files_downloaded, early)
+
+
 def _partition_events(
-    outcome: RunOutcome, selected: Sequence[dg.AssetKey], the_lake: Any
+    outcome: RunOutcome, selected: Sequence[dg.AssetKey], sync_started_at: str | None
 ) -> Iterator[dg.AssetMaterialization | dg.AssetObservation]:
     key, record = outcome.run.key, outcome.record
     labels = run_labels(outcome)
     if outcome.result is Result.LANDED:
         csv_rows = record.csv_rows
+        fetched = files_fetched(outcome, sync_started_at)
         per_asset: dict[dg.AssetKey, dict[str, Any]] = {
             MESSAGE_EXPORT: {
                 "job_id": record.job_id or "",
@@ -303,8 +312,8 @@ def _partition_events(
             MESSAGE_FILES: {
                 "job_id": record.job_id or "",
                 "num_files": record.num_files or 0,
-                "files_downloaded": outcome.files_downloaded,
-                "files_reused": (record.num_files or 0) - outcome.files_downloaded,
+                "files_downloaded": fetched,
+                "files_reused": (record.num_files or 0) - fetched,
                 "dagster/row_count": csv_rows,
                 "lake_path": message_dir(outcome.run.campaign_id, outcome.run.run_id),
             },
