@@ -112,7 +112,7 @@ def test_a_dead_holder_costs_its_lease_and_the_next_sync_resumes_without_republi
         else:
             # A holder process of this host that is gone is known dead: no wait. The
             # export's completion, seen by the new holder, comes before the lease ends (its
-            # files come later, after Dagster's start-up, whose time varies with the load).
+            # files come later, by a time that varies with the load).
             assert record.exported_at is not None
             assert record.exported_at < _iso(claim.expires_at), (run, record, claim)
     # The kill came before the leases ran out, so the takeover really faced live leases.
