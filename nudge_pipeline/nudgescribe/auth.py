@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Callable
@@ -76,6 +77,23 @@ def token_expiry(token: str, expires_in: float | None, now: float) -> float | No
     return exp
 
 
+# The last token obtained in this process, per account. Every Dagster step opens a client of
+# its own; each starts from this token (refreshed as usual when due) instead of logging in.
+_OBTAINED: dict[str, Token] = {}
+_OBTAINED_LOCK = threading.Lock()
+
+
+def forget_tokens() -> None:
+    """The next client of this process logs in afresh."""
+    with _OBTAINED_LOCK:
+        _OBTAINED.clear()
+
+
+def _account_of(config: ClientConfig) -> str:
+    parts = (config.base_url, config.api_code, config.api_key or "", config.api_secret or "")
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
 class TokenManager:
     """Thread-safe holder of the current token; one refresh at a time."""
 
@@ -84,9 +102,13 @@ class TokenManager:
         self._auth_call = auth_call
         self._lock = threading.Lock()
         self._token: Token | None = None
+        self._account = _account_of(config)
         if config.token:
             now = time.time()
             self._token = Token(config.token, now, supplied_token_expiry(config.token))
+        elif self.can_login:
+            with _OBTAINED_LOCK:
+                self._token = _OBTAINED.get(self._account)
 
     @property
     def can_login(self) -> bool:
@@ -106,6 +128,11 @@ class TokenManager:
         with self._lock:
             if self._token is not None and self._token.value != rejected:
                 return self._token.value  # another thread already replaced it
+            with _OBTAINED_LOCK:
+                newer = _OBTAINED.get(self._account)
+            if newer is not None and newer.value != rejected:
+                self._token = newer  # another client of this process already replaced it
+                return newer.value
             if not self.can_login:
                 raise AuthError(
                     f"{quirks.AUTH_PATH}",
@@ -148,4 +175,7 @@ class TokenManager:
             else None
         )
         now = time.time()
-        return Token(value, now, token_expiry(value, seconds, now))
+        token = Token(value, now, token_expiry(value, seconds, now))
+        with _OBTAINED_LOCK:
+            _OBTAINED[self._account] = token
+        return token

@@ -42,6 +42,19 @@ def test_one_login_serves_many_calls(simulator: Any) -> None:
     assert calls(stats, "POST /v1/campaign/all") == 3
 
 
+def test_clients_of_one_process_share_one_login(simulator: Any) -> None:
+    simulator.reset_stats()
+    for _ in range(3):  # as each Dagster step of a sync opens its own client
+        with sim_client(simulator) as client:
+            client.list_campaigns()
+    stats = simulator.stats()
+    assert calls(stats, LOGIN) == 1 and calls(stats, REAUTH) == 0
+    other = simulator.other_account
+    with sim_client(simulator, other) as client:
+        client.list_campaigns()
+    assert calls(simulator.stats(), LOGIN) == 2, "another account's client logs in itself"
+
+
 def test_static_token_mode_makes_no_auth_calls(simulator: Any) -> None:
     token = simulator.mint_token()
     simulator.reset_stats()
