@@ -39,7 +39,9 @@ def nudgescribe_discovery_sensor(
     context: dg.SensorEvaluationContext, nudgescribe: NudgescribeResource
 ) -> dg.SensorResult | dg.SkipReason:
     with nudgescribe.client() as client:
-        found = discover(client, nudgescribe.allowed_stages())
+        found = discover(
+            client, nudgescribe.allowed_stages(), readers=nudgescribe.parallel_downloads
+        )
     for run in found.rejected_runs:
         context.log.warning(f"campaign run skipped: {run.key_error}")
     for problem in found.rejected_groups:

@@ -78,7 +78,12 @@ class EarlyExports:
         try:
             config = ClientConfig.from_settings(settings)
             with NudgescribeClient(config) as client:
-                found = discover(client, settings.publish_stages, self.campaign_ids or None)
+                found = discover(
+                    client,
+                    settings.publish_stages,
+                    self.campaign_ids or None,
+                    readers=settings.parallel_downloads,
+                )
                 self.discovery = found
                 self._discovered.set()  # only once `discovery` is set
                 if not self.campaign_ids:

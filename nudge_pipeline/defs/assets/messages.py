@@ -236,7 +236,13 @@ def _discovery(
     if found is not None and {r.partition_key for r in found.runs} >= set(keys):
         return found
     campaign_ids = sorted({parse_campaign_run_key(k)[0] for k in keys})
-    return discover(client, nudgescribe.allowed_stages(), campaign_ids, with_groups=False)
+    return discover(
+        client,
+        nudgescribe.allowed_stages(),
+        campaign_ids,
+        with_groups=False,
+        readers=nudgescribe.parallel_downloads,
+    )
 
 
 def _lake_only_runs(keys: Sequence[str]) -> list[Any]:

@@ -84,7 +84,9 @@ def _account(nudgescribe: NudgescribeResource) -> Discovery:
     found = recent_discovery(account)
     if found is None:
         with nudgescribe.client() as client:
-            found = discover(client, nudgescribe.allowed_stages())
+            found = discover(
+                client, nudgescribe.allowed_stages(), readers=nudgescribe.parallel_downloads
+            )
         for error in found.failed_campaigns.values():
             raise error
         remember_discovery(account, found)
