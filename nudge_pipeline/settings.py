@@ -131,7 +131,7 @@ class Settings(BaseSettings):
         ge=1,
         alias="NUDGE_PARALLEL_DOWNLOADS",
         description="export files downloaded and converted at once, shared by every "
-        "campaign run in flight",
+        "campaign run in flight; also the run histories discovery reads at once",
     )
     export_settle_seconds: float = Field(
         10.0,
