@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import shutil
 import subprocess
+import sys
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,9 @@ from typing import Any
 
 import harness
 import yaml
+from context import ONE_MILLION, ROWS_PER_FILE, Context, require, warehouse_rows
 from harness import Measured
+from report import Report, fmt_mb, fmt_s, paired_ratio
 
 from nudge_pipeline.simulator import SimHandle
 
@@ -118,3 +121,77 @@ def _git(*args: str) -> str:
     return subprocess.run(
         ["git", "-C", str(PROJECT_ROOT), *args], check=True, capture_output=True, text=True
     ).stdout
+
+
+def versus(ctx: Context) -> Report:
+    """This checkout against `--rev` on the 1M run and on 200 runs × 5,000 (versus.py)."""
+    if not ctx.rev:
+        raise SystemExit("versus needs --rev REV (the revision to compare with)")
+    entrants = contestants(ctx.rev, ctx.work)
+    head = entrants[-1]
+    for contestant in entrants:
+        warm_bytecode(contestant)
+    # A million messages each. With --latency-ms, a vendor across a network rather than a
+    # server on the same two cores; the 200-run world is then left out, for time.
+    link = f", {ctx.latency_ms} ms a request" if ctx.latency_ms else ""
+    worlds = {
+        f"1 run × 1,000,000{link}": ctx.sims.get(
+            f"{ONE_MILLION}-latency-{ctx.latency_ms}" if ctx.latency_ms else f"{ONE_MILLION}",
+            harness.single_run_config(ONE_MILLION, ROWS_PER_FILE, latency_ms=ctx.latency_ms),
+        ),
+    }
+    if not ctx.latency_ms:
+        worlds["200 runs × 5,000"] = ctx.sims.get(
+            "200x5k", harness.many_runs_config(200, 5_000, ROWS_PER_FILE)
+        )
+    report = Report("versus")
+    report.rows = [
+        ("messages", "sync of", f"first, median of {ctx.rounds}", "no-op", "peak RSS (tree)")
+    ]
+    for world, sim in worlds.items():
+        found: dict[str, list[Synced]] = {c.label: [] for c in entrants}
+        for i in range(ctx.rounds):
+            for contestant in entrants if i % 2 == 0 else reversed(entrants):
+                work = ctx.round_dir("versus")
+                synced = first_and_no_op(contestant, sim, work)
+                landed = warehouse_rows(str(work / "warehouse.duckdb"))
+                require(landed == ONE_MILLION, f"{contestant.label}: {landed} rows landed")
+                found[contestant.label].append(synced)
+                print(
+                    f"  {world}, {contestant.label} #{i}: first {synced.first.seconds:.2f} s, "
+                    f"no-op {synced.no_op.seconds:.2f} s, {synced.first.peak_rss_mb:.0f} MB",
+                    file=sys.stderr,
+                )
+        for label, rounds in found.items():
+            report.rows.append(
+                (
+                    world,
+                    label,
+                    fmt_s([r.first.seconds for r in rounds]),
+                    fmt_s([r.no_op.seconds for r in rounds]),
+                    fmt_mb([r.first.peak_rss_mb for r in rounds]),
+                )
+            )
+        mine = found[head.label]
+        for other in entrants[:-1]:
+            theirs = found[other.label]
+            ratio = paired_ratio([r.first for r in mine], [r.first for r in theirs])
+            report.target(f"{world}: sync / {other.label}", ratio, "≤ 1.0", ratio <= 1.0)
+        peak_ratio = max(r.first.peak_rss_mb for r in mine) / max(
+            r.first.peak_rss_mb for r in found[entrants[0].label]
+        )
+        report.target(
+            f"{world}: peak RSS / {entrants[0].label}", peak_ratio, "≤ 1.0", peak_ratio <= 1.0
+        )
+        report.data[world] = {
+            label: [
+                {
+                    "first_s": r.first.seconds,
+                    "no_op_s": r.no_op.seconds,
+                    "peak_mb": r.first.peak_rss_mb,
+                }
+                for r in rounds
+            ]
+            for label, rounds in found.items()
+        }
+    return report
