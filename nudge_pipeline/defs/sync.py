@@ -297,8 +297,7 @@ class SyncEngine:
         for event in result.all_events:
             if event.is_step_failure:
                 error = event.step_failure_data.error
-                message = error.message.strip().splitlines()[0] if error else "failed"
-                self._fail("unexpected error", subject, message)
+                self._fail("unexpected error", subject, step_error_line(error))
 
     def _snapshots(self) -> None:
         _emit(self.listener, "phase", name="snapshots", total=1)
@@ -402,6 +401,15 @@ class SyncEngine:
             self._fail(cause_of(exc), "campaign_run_status", describe(exc))
 
 
+def step_error_line(error: Any) -> str:
+    """The step's own error, not Dagster's wrapper of it ("Error occurred while executing op")."""
+    if error is None:
+        return "failed"
+    while error.cause is not None and error.cls_name == "DagsterExecutionStepExecutionError":
+        error = error.cause
+    return str(error.message).strip().splitlines()[0]
+
+
 def _load_outcome(record: RunRecord, sync_started_at: str) -> tuple[str, str]:
     """Landed when this process loaded the run during this sync; up to date otherwise, with
     a note when another worker loaded it during this sync."""
@@ -451,4 +459,11 @@ def close_runs_of_dead_workers(instance: dg.DagsterInstance) -> list[str]:
     return closed
 
 
-__all__ = ["API_POOL", "SyncEngine", "SyncReport", "close_runs_of_dead_workers", "run_sync"]
+__all__ = [
+    "API_POOL",
+    "SyncEngine",
+    "SyncReport",
+    "close_runs_of_dead_workers",
+    "run_sync",
+    "step_error_line",
+]

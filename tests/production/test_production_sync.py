@@ -127,7 +127,4 @@ def test_sync_on_postgres_instance_postgres_warehouse_and_s3_lake(
 
 
 def test_api_steps_are_the_landing_snapshots_and_customers() -> None:
-    assert Counter(API_STEPS) == Counter(
-        {"campaigns", "campaign_runs", "customer_groups", "customer_profile_fields"}
-        | {"campaign_run_landing", "customers"}
-    )
+    assert Counter(API_STEPS) == Counter({"account_snapshots", "campaign_run_landing", "customers"})

@@ -44,12 +44,15 @@ def column_schema(table: pa.Table) -> dg.TableSchema:
 
 
 def previous_metadata(
-    context: dg.AssetExecutionContext, partition_key: str | None = None
+    context: dg.AssetExecutionContext,
+    partition_key: str | None = None,
+    asset_key: dg.AssetKey | None = None,
 ) -> Mapping[str, Any]:
-    """Metadata of the asset's latest materialization (of one partition), as plain values."""
+    """Metadata of the latest materialization of the step's asset, or of `asset_key` (of a
+    multi-asset), or of one partition of it, as plain values."""
     records = context.instance.fetch_materializations(
         dg.AssetRecordsFilter(
-            asset_key=context.asset_key,
+            asset_key=asset_key or context.asset_key,
             asset_partitions=[partition_key] if partition_key is not None else None,
         ),
         limit=1,

@@ -21,7 +21,6 @@ from nudge_pipeline.defs.assets.common import (
     fingerprint,
     previous_metadata,
 )
-from nudge_pipeline.defs.assets.snapshots import customer_groups
 from nudge_pipeline.defs.automation import CUSTOMERS_CONDITION, NEW_CAMPAIGN_RUNS
 from nudge_pipeline.defs.partitions import customer_groups_partitions
 from nudge_pipeline.defs.resources import LakeResource, NudgescribeResource, WarehouseResource
@@ -112,7 +111,7 @@ def _replace_lake_file(lake: Lake, group_id: str, pages: int, table: pa.Table) -
             "customers",
             group_name="customers",
             partitions_def=customer_groups_partitions,
-            deps=[customer_groups, NEW_CAMPAIGN_RUNS],
+            deps=["customer_groups", NEW_CAMPAIGN_RUNS],
             kinds={"api", "parquet", "sql"},
             description="The customers of each customer group, with their extended profile.",
             # A group that failed is not shown as materialized.

@@ -1,9 +1,13 @@
 """Snapshot assets: campaigns, campaign_runs, customer_groups, customer_profile_fields.
 
 Each lands one Parquet file per sync in the lake and replaces its warehouse table. When the
-content has not changed since the last materialization, nothing is written.
+content has not changed since the last materialization, nothing is written. The four are
+one multi-asset, one step: each step adds Dagster's start, success and set-up work, which
+costs more than landing a snapshot. Any subset can be materialized, and one that fails does
+not hold back the others.
 """
 
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +32,7 @@ from nudge_pipeline.landing.discovery import (
     remember_discovery,
     workspace_ids,
 )
+from nudge_pipeline.landing.failures import describe
 
 GROUP = "snapshots"
 
@@ -102,7 +107,7 @@ def land_snapshot(
 ) -> dg.MaterializeResult:
     lake = lake_resource.lake()
     digest = fingerprint(table)
-    previous = previous_metadata(context)
+    previous = previous_metadata(context, asset_key=dg.AssetKey(name))
     old_rel = previous.get("lake_relpath")
     base = {
         "dagster/row_count": table.num_rows,
@@ -113,12 +118,13 @@ def land_snapshot(
     if previous.get("content_sha256") == digest and old_rel and lake.exists(str(old_rel)):
         context.log.info(f"{name}: unchanged since the last sync; nothing written")
         return dg.MaterializeResult(
+            asset_key=name,
             metadata={
                 **base,
                 "changed": False,
                 "lake_relpath": str(old_rel),
                 "lake_path": lake.uri(str(old_rel)),
-            }
+            },
         )
     sync_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     rel = snapshot_path(name, sync_id)
@@ -127,86 +133,105 @@ def land_snapshot(
         loaded = warehouse.replace_snapshot(name, table)
     context.log.info(f"{name}: {loaded} rows landed at {lake.uri(rel)}")
     return dg.MaterializeResult(
-        metadata={**base, "changed": True, "lake_relpath": rel, "lake_path": lake.uri(rel)}
+        asset_key=name,
+        metadata={**base, "changed": True, "lake_relpath": rel, "lake_path": lake.uri(rel)},
     )
 
 
-def _snapshot_of_discovery(
-    name: str,
-    description: str,
-    columns: dict[str, pa.DataType],
-    rows_of: Any,
-    deps: list[Any],
-) -> dg.AssetsDefinition:
-    """A snapshot whose rows come straight from the account's discovery."""
+def _campaigns(nudgescribe: NudgescribeResource) -> pa.Table:
+    return records_table(_account(nudgescribe).campaigns, CAMPAIGN_COLUMNS)
 
-    @dg.asset(
-        name=name,
+
+def _campaign_runs(nudgescribe: NudgescribeResource) -> pa.Table:
+    runs = [discovered.run for discovered in _account(nudgescribe).runs]
+    return records_table(runs, RUN_COLUMNS)
+
+
+def _customer_groups(nudgescribe: NudgescribeResource) -> pa.Table:
+    return records_table(_account(nudgescribe).customer_groups, GROUP_COLUMNS)
+
+
+def _customer_profile_fields(nudgescribe: NudgescribeResource) -> pa.Table:
+    spaces = workspace_ids(_account(nudgescribe).campaigns)
+    with nudgescribe.client() as client:
+        fields = [f for w in spaces for f in client.list_profile_fields(w)]
+    return records_table(fields, FIELD_COLUMNS)
+
+
+def _spec(name: str, description: str, deps: list[Any]) -> dg.AssetSpec:
+    return dg.AssetSpec(
+        name,
         description=description,
         deps=deps,
         group_name=GROUP,
-        pool=API_POOL,
         kinds={"parquet", "sql"},
         automation_condition=SNAPSHOT_CONDITION,
     )
-    def snapshot(
-        context: dg.AssetExecutionContext,
-        nudgescribe: NudgescribeResource,
-        lake: LakeResource,
-        warehouse: WarehouseResource,
-    ) -> dg.MaterializeResult:
-        rows = rows_of(_account(nudgescribe))
-        return land_snapshot(context, name, records_table(rows, columns), lake, warehouse)
-
-    return snapshot
 
 
-campaigns = _snapshot_of_discovery(
-    "campaigns",
-    "Every campaign of the account, with its workspace, stage and status.",
-    CAMPAIGN_COLUMNS,
-    lambda found: found.campaigns,
-    deps=[NEW_CAMPAIGN_RUNS],
-)
-SNAPSHOT_OF_CAMPAIGNS: dict[str, Any] = dict(
-    group_name=GROUP,
+# In landing order: campaigns first, as the others' lineage says.
+SNAPSHOTS: dict[str, tuple[dg.AssetSpec, Callable[[NudgescribeResource], pa.Table]]] = {
+    "campaigns": (
+        _spec(
+            "campaigns",
+            "Every campaign of the account, with its workspace, stage and status.",
+            [NEW_CAMPAIGN_RUNS],
+        ),
+        _campaigns,
+    ),
+    "campaign_runs": (
+        _spec(
+            "campaign_runs",
+            "The run history (first generation and reruns) of every campaign.",
+            ["campaigns"],
+        ),
+        _campaign_runs,
+    ),
+    "customer_groups": (
+        _spec(
+            "customer_groups",
+            "The customer groups of every workspace that holds campaigns.",
+            ["campaigns"],
+        ),
+        _customer_groups,
+    ),
+    "customer_profile_fields": (
+        _spec(
+            "customer_profile_fields",
+            "The customer profile fields (name and type) of every workspace.",
+            ["campaigns"],
+        ),
+        _customer_profile_fields,
+    ),
+}
+
+
+@dg.multi_asset(
+    name="account_snapshots",
+    specs=[spec for spec, _ in SNAPSHOTS.values()],
+    can_subset=True,
     pool=API_POOL,
-    deps=[campaigns],
-    kinds={"parquet", "sql"},
-    automation_condition=SNAPSHOT_CONDITION,
+    description="The account's campaigns, campaign runs, customer groups and profile fields.",
 )
-
-
-campaign_runs = _snapshot_of_discovery(
-    "campaign_runs",
-    "The run history (first generation and reruns) of every campaign.",
-    RUN_COLUMNS,
-    lambda found: [discovered.run for discovered in found.runs],
-    deps=[campaigns],
-)
-customer_groups = _snapshot_of_discovery(
-    "customer_groups",
-    "The customer groups of every workspace that holds campaigns.",
-    GROUP_COLUMNS,
-    lambda found: found.customer_groups,
-    deps=[campaigns],
-)
-
-
-@dg.asset(**SNAPSHOT_OF_CAMPAIGNS)
-def customer_profile_fields(
+def account_snapshots(
     context: dg.AssetExecutionContext,
     nudgescribe: NudgescribeResource,
     lake: LakeResource,
     warehouse: WarehouseResource,
-) -> dg.MaterializeResult:
-    """The customer profile fields (name and type) of every workspace."""
-    spaces = workspace_ids(_account(nudgescribe).campaigns)
-    with nudgescribe.client() as client:
-        fields = [f for w in spaces for f in client.list_profile_fields(w)]
-    return land_snapshot(
-        context, "customer_profile_fields", records_table(fields, FIELD_COLUMNS), lake, warehouse
-    )
+) -> Iterator[dg.MaterializeResult]:
+    failures: list[Exception] = []
+    for name, (spec, table_of) in SNAPSHOTS.items():
+        if spec.key not in context.selected_asset_keys:
+            continue
+        try:
+            landed = land_snapshot(context, name, table_of(nudgescribe), lake, warehouse)
+        except Exception as exc:
+            context.log.error(f"{name}: not landed: {describe(exc)}")
+            failures.append(exc)
+            continue
+        yield landed
+    if failures:  # after the others landed: the step fails with the first cause
+        raise failures[0]
 
 
-SNAPSHOT_ASSETS = [campaigns, campaign_runs, customer_groups, customer_profile_fields]
+SNAPSHOT_ASSETS = [account_snapshots]
