@@ -55,6 +55,9 @@ ROW_GROUP_BYTES = 32 * 1024 * 1024
 # Dictionary encoding costs more than it saves: per-file constants compress to nothing
 # under zstd anyway, and texts are unique. Min/max of long texts are useless and slow.
 _STATISTICS_COLUMNS = ["campaign_id", "run_id", "file_num", "row_num", "customer_id"]
+# One value per file: a dictionary page and run lengths, where plain encoding repeats the id
+# on every row (DuckDB's insert of 1M rows: 0.57 s instead of 0.63 s). Not the free text.
+_DICTIONARY_COLUMNS = ["campaign_id", "run_id", "file_num", "export_job_id"]
 
 _CONTENT_ERRORS = (CsvContentError, pa.ArrowInvalid, UnicodeDecodeError)
 
@@ -175,7 +178,7 @@ def _convert(
         sink,
         MESSAGE_SCHEMA,
         compression="zstd",
-        use_dictionary=False,
+        use_dictionary=_DICTIONARY_COLUMNS,
         write_statistics=_STATISTICS_COLUMNS,
     )
     pending: list[pa.RecordBatch] = []

@@ -93,6 +93,19 @@ def test_schema_is_the_published_one(lake: Lake) -> None:
     ]
 
 
+def test_only_the_per_file_ids_are_dictionary_encoded(lake: Lake) -> None:
+    rows = [[f"{n:04d}", f"message {n}"] for n in range(500)]
+    write_message_file(lake, "c", "r", 0, io.BytesIO(csv_bytes(rows)), "j")
+    metadata = pq.ParquetFile(lake.local_path(message_file_path("c", "r", 0))).metadata
+    group = metadata.row_group(0)
+    dictionary = {
+        group.column(i).path_in_schema
+        for i in range(group.num_columns)
+        if "RLE_DICTIONARY" in group.column(i).encodings
+    }
+    assert dictionary == {"campaign_id", "run_id", "file_num", "export_job_id"}
+
+
 def test_extra_columns_are_kept_as_json(lake: Lake) -> None:
     header = ["segment", "customer_id", "campaign_id", "message", "tone"]
     rows = [["vip", "007", "other", "hi", "NA"], ["", "008", "", "yo", 'say "x"']]
