@@ -16,6 +16,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -142,23 +143,23 @@ class SyncEngine:
         self.resources = resources_from_env()
         self.defs = build_defs(self.resources)
         self.report = SyncReport()
+        self._lock = threading.Lock()
+        self._initialized: dict[str, Any] = {}
+        self._open_resources = ExitStack()
         self.early = (
             early
             or EarlyExports(
-                self.resources["nudgescribe"].process_config_and_initialize().settings(),
-                campaign_ids,
-                now_iso(),
+                self._resource("nudgescribe").settings(), campaign_ids, now_iso()
             ).start()
         )
         self.started_at = self.early.started_at
-        self._lock = threading.Lock()
-        self._initialized: dict[str, Any] = {}
 
     def _resource(self, name: str) -> Any:
-        """A resource initialized once per sync: outside a run, each initialization builds
-        Dagster an ephemeral instance (40-80 ms)."""
+        """A resource initialized once per sync, on this instance: initialized on its own,
+        each would build Dagster an ephemeral instance (40-80 ms)."""
         if name not in self._initialized:
-            self._initialized[name] = self.resources[name].process_config_and_initialize()
+            built = dg.build_resources({name: self.resources[name]}, instance=self.instance)
+            self._initialized[name] = getattr(self._open_resources.enter_context(built), name)
         return self._initialized[name]
 
     def run(self) -> SyncReport:
@@ -187,6 +188,7 @@ class SyncEngine:
             self._report_runs(found, set(todo))
         finally:
             progress.set_listener(None)
+            self._open_resources.close()
         return self.report
 
     # -- discovery and partitions ------------------------------------------------------
