@@ -64,6 +64,9 @@ def lean_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def run(
     command: list[str], cwd: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
+    # The lean venv's bytecode is written by the first process that imports a module, so the
+    # next ones do not compile Dagster again (the suite may run with PYTHONDONTWRITEBYTECODE).
+    env = {k: v for k, v in (env or os.environ).items() if k != "PYTHONDONTWRITEBYTECODE"}
     return subprocess.run(
         command, cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False
     )
