@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import harness
 from context import ROWS_PER_FILE, Context, require, warehouse_rows
@@ -89,17 +90,23 @@ def latency_config() -> SimConfig:
     return config
 
 
-def published_runs(sim: SimHandle) -> list[tuple[str, str]]:
-    from nudge_pipeline.nudgescribe.client import NudgescribeClient
+def client_config(sim: SimHandle) -> Any:
+    """What a client needs to reach the simulator's account."""
     from nudge_pipeline.nudgescribe.config import ClientConfig
 
     account = sim.account
-    config = ClientConfig(
+    return ClientConfig(
         base_url=sim.base_url,
         api_code=account.api_code,
         api_key=account.api_key,
         api_secret=account.api_secret,
     )
+
+
+def published_runs(sim: SimHandle) -> list[tuple[str, str]]:
+    from nudge_pipeline.nudgescribe.client import NudgescribeClient
+
+    config = client_config(sim)
     with NudgescribeClient(config) as client:
         return [
             (campaign.campaign_id, run.run_id)
@@ -122,15 +129,8 @@ def land_files_alone(
     from nudge_pipeline.landing.files import download_file
     from nudge_pipeline.landing.record import RunRecord
     from nudge_pipeline.nudgescribe.client import NudgescribeClient
-    from nudge_pipeline.nudgescribe.config import ClientConfig
 
-    account = sim.account
-    config = ClientConfig(
-        base_url=sim.base_url,
-        api_code=account.api_code,
-        api_key=account.api_key,
-        api_secret=account.api_secret,
-    )
+    config = client_config(sim)
     lake = Lake(harness.fresh_dir(lake_root))
     records = [RunRecord(c, r, job_id="alone", num_files=LATENCY_FILES_PER_RUN) for c, r in runs]
     work = [(record, n) for record in records for n in range(LATENCY_FILES_PER_RUN)]
@@ -168,25 +168,13 @@ def last_landed_at(lake_root: Path, runs: list[tuple[str, str]]) -> float:
 
 def run_starts(dagster_home: Path, since: float) -> dict[str, float]:
     """Seconds from `since` (epoch) to the start of each job's Dagster run, from the instance."""
-    import os
-
-    import dagster as dg
-
-    previous = os.environ.get("DAGSTER_HOME")
-    os.environ["DAGSTER_HOME"] = str(dagster_home)
-    try:
-        with dg.DagsterInstance.get() as instance:
-            starts: dict[str, float] = {}
-            for run in instance.get_runs():
-                started = instance.get_run_stats(run.run_id).start_time
-                if started is not None:
-                    starts[run.job_name] = min(starts.get(run.job_name, started), started) - since
-            return starts
-    finally:
-        if previous is None:
-            os.environ.pop("DAGSTER_HOME", None)
-        else:
-            os.environ["DAGSTER_HOME"] = previous
+    with harness.instance_at(dagster_home) as instance:
+        starts: dict[str, float] = {}
+        for run in instance.get_runs():
+            started = instance.get_run_stats(run.run_id).start_time
+            if started is not None:
+                starts[run.job_name] = min(starts.get(run.job_name, started), started) - since
+        return starts
 
 
 def latency(ctx: Context) -> Report:

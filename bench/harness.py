@@ -247,51 +247,50 @@ def export_csv_dir(sim: SimHandle) -> Path:
     return sim.data_dir / "exports"
 
 
+@contextlib.contextmanager
+def instance_at(dagster_home: Path) -> Iterator[Any]:
+    """The Dagster instance a finished sync wrote to (DAGSTER_HOME set while it is open)."""
+    import dagster as dg
+
+    previous = os.environ.get("DAGSTER_HOME")
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    try:
+        with dg.DagsterInstance.get() as instance:
+            yield instance
+    finally:
+        if previous is None:
+            os.environ.pop("DAGSTER_HOME", None)
+        else:
+            os.environ["DAGSTER_HOME"] = previous
+
+
 def load_seconds(dagster_home: Path) -> float:
     """Seconds of the warehouse replaces, from the `messages` materializations' metadata."""
     import dagster as dg
 
-    previous = os.environ.get("DAGSTER_HOME")
-    os.environ["DAGSTER_HOME"] = str(dagster_home)
-    try:
-        with dg.DagsterInstance.get() as instance:
-            records = instance.fetch_materializations(dg.AssetKey("messages"), limit=1000).records
-            return sum(
-                float(getattr(r.asset_materialization.metadata.get("load_seconds"), "value", 0.0))
-                for r in records
-                if r.asset_materialization is not None
-            )
-    finally:
-        if previous is None:
-            os.environ.pop("DAGSTER_HOME", None)
-        else:
-            os.environ["DAGSTER_HOME"] = previous
+    with instance_at(dagster_home) as instance:
+        records = instance.fetch_materializations(dg.AssetKey("messages"), limit=1000).records
+        return sum(
+            float(getattr(r.asset_materialization.metadata.get("load_seconds"), "value", 0.0))
+            for r in records
+            if r.asset_materialization is not None
+        )
 
 
 def step_seconds(dagster_home: Path) -> dict[str, float]:
     """Seconds per step (summed over the sync's runs) from the instance's event log."""
-    import dagster as dg
-
-    previous = os.environ.get("DAGSTER_HOME")
-    os.environ["DAGSTER_HOME"] = str(dagster_home)
-    try:
-        with dg.DagsterInstance.get() as instance:
-            totals: dict[str, float] = {}
-            for run in instance.get_runs():
-                for step in instance.get_run_step_stats(run.run_id):
-                    if step.start_time is None or step.end_time is None:
-                        continue
-                    seconds = step.end_time - step.start_time
-                    totals[step.step_key] = totals.get(step.step_key, 0.0) + seconds
-                stats = instance.get_run_stats(run.run_id)
-                if stats.start_time and stats.end_time:
-                    totals["(runs)"] = totals.get("(runs)", 0.0) + stats.end_time - stats.start_time
-            return totals
-    finally:
-        if previous is None:
-            os.environ.pop("DAGSTER_HOME", None)
-        else:
-            os.environ["DAGSTER_HOME"] = previous
+    with instance_at(dagster_home) as instance:
+        totals: dict[str, float] = {}
+        for run in instance.get_runs():
+            for step in instance.get_run_step_stats(run.run_id):
+                if step.start_time is None or step.end_time is None:
+                    continue
+                seconds = step.end_time - step.start_time
+                totals[step.step_key] = totals.get(step.step_key, 0.0) + seconds
+            stats = instance.get_run_stats(run.run_id)
+            if stats.start_time and stats.end_time:
+                totals["(runs)"] = totals.get("(runs)", 0.0) + stats.end_time - stats.start_time
+        return totals
 
 
 def sim_calls(sim: SimHandle) -> dict[str, int]:
