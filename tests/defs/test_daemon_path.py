@@ -83,8 +83,8 @@ def daemon_env(awkward_simulator: SimHandle, tmp_path: Path, postgres_url: str) 
         awkward_simulator,
         tmp_path,
         postgres_url,
-        NUDGE_DISCOVERY_INTERVAL_SECONDS="5",
-        NUDGE_AUTOMATION_INTERVAL_SECONDS="5",
+        NUDGE_DISCOVERY_INTERVAL_SECONDS="2",
+        NUDGE_AUTOMATION_INTERVAL_SECONDS="2",
         NUDGE_EXPORT_SETTLE_SECONDS="0.5",
     )
 
