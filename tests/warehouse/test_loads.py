@@ -382,6 +382,11 @@ def test_duplicate_message_keys_counts_repeated_keys(warehouse: Warehouse) -> No
         ("c", "r2"): 0,
         ("c", "other"): 0,
     }
+    # Each run is its own campaign and run pair: ("c", "r") is not asked for here.
+    assert wh.duplicate_message_keys_by_run([("c", "r2"), ("c2", "r")]) == {
+        ("c", "r2"): 0,
+        ("c2", "r"): 0,
+    }
 
 
 @pytest.mark.parametrize("row_nums", [[1, 2, 2, 3], [1, 3, 2, 4]], ids=["repeated", "reordered"])
