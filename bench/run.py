@@ -3,6 +3,7 @@
     .venv/bin/python bench/run.py export-1m|scale|backfill-200|postgres|api-cost|latency|all
         [--rounds N] [--long-rounds N] [--work-dir DIR]
     .venv/bin/python bench/run.py versus --rev REV [--rounds N]
+    .venv/bin/python bench/run.py versus-targets --rev REV [--rounds N] [--long-rounds N]
 
 Each scenario prints a markdown table and writes JSON to bench/results/. The exit status is 1
 when a target is missed. See bench/README.md for what each baseline is and why it is fair.
@@ -28,6 +29,7 @@ from postgres_scenario import postgres  # noqa: E402
 from report import Report  # noqa: E402
 from throughput import backfill_200, export_1m, fixed_cost, scale  # noqa: E402
 from versus import versus  # noqa: E402
+from versus_targets import versus_targets  # noqa: E402
 
 SCENARIOS: dict[str, Callable[[Context], Report]] = {
     "export-1m": export_1m,
@@ -38,9 +40,10 @@ SCENARIOS: dict[str, Callable[[Context], Report]] = {
     "api-cost": api_cost,
     "latency": latency,
     "versus": versus,
+    "versus-targets": versus_targets,
 }
-# `all` runs every scenario but `versus`, which needs a revision to compare with.
-EVERY = [name for name in SCENARIOS if name != "versus"]
+# `all` runs every scenario but the two that need a revision to compare with.
+EVERY = [name for name in SCENARIOS if not name.startswith("versus")]
 
 
 def main() -> int:
@@ -59,7 +62,9 @@ def main() -> int:
     parser.add_argument(
         "--long-rounds", type=int, default=1, help="timed rounds of backfill-200 and postgres"
     )
-    parser.add_argument("--rev", default=None, help="versus: the git revision to compare with")
+    parser.add_argument(
+        "--rev", default=None, help="versus, versus-targets: the git revision to compare with"
+    )
     parser.add_argument(
         "--latency-ms",
         type=int,

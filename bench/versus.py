@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,8 +100,10 @@ def warm_bytecode(contestant: Contestant) -> None:
     ).check()
 
 
-def first_and_no_op(contestant: Contestant, sim: SimHandle, work: Path) -> Synced:
-    """A first sync on a fresh instance, lake and warehouse, then one with nothing new."""
+def syncs(
+    contestant: Contestant, sim: SimHandle, work: Path, names: Sequence[str]
+) -> list[Measured]:
+    """Syncs one after another (the first on a fresh instance, lake and warehouse)."""
     env = harness.sync_env(sim, work)
     home = work / "dagster_home"
     home.mkdir(parents=True)
@@ -108,13 +111,17 @@ def first_and_no_op(contestant: Contestant, sim: SimHandle, work: Path) -> Synce
     create = "import dagster as dg; dg.DagsterInstance.get().dispose()"
     label = f"{contestant.label}: instance"
     harness.run_measured(label, [contestant.python, "-c", create], env, cwd=contestant.root).check()
-    runs = [
+    return [
         harness.run_measured(
             f"{contestant.label}: sync {n}", [contestant.cli, "sync"], env, cwd=contestant.root
         ).check()
-        for n in ("first", "no-op")
+        for n in names
     ]
-    return Synced(*runs)
+
+
+def first_and_no_op(contestant: Contestant, sim: SimHandle, work: Path) -> Synced:
+    """A first sync on a fresh instance, lake and warehouse, then one with nothing new."""
+    return Synced(*syncs(contestant, sim, work, ("first", "no-op")))
 
 
 def _git(*args: str) -> str:
