@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sys
@@ -222,17 +223,38 @@ def totals_line(report: Any) -> str:
     )
 
 
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic collector paused while Dagster and the sync are imported.
+
+    The imports build a few hundred thousand objects that live as long as the process, and
+    each full collection during them walks all of them again: importing the sync took 2.6 s
+    with it and 1.5 s without on a two-core machine. Frozen afterwards, they are skipped by
+    every later collection too.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
+
+
 def run_sync_command(campaign_ids: Sequence[str], console: Console, details: bool = False) -> Any:
     """Run the engine with progress; returns the SyncReport (environment already prepared)."""
-    from nudge_pipeline.landing.early import EarlyExports
-    from nudge_pipeline.landing.record import now_iso
+    with collector_paused():
+        from nudge_pipeline.landing.early import EarlyExports
+        from nudge_pipeline.landing.record import now_iso
 
     display = ProgressDisplay(console)
     # Before Dagster is imported: the exports are the long pole, so they go out first.
     early = EarlyExports(load_settings(), campaign_ids, now_iso(), display).start()
-    from nudge_pipeline.defs.sync import open_instance, run_sync
+    with collector_paused():
+        from nudge_pipeline.defs.sync import open_instance, run_sync
 
-    instance = open_instance()
+        instance = open_instance()
     try:
         with display.shown():
             report = run_sync(instance, campaign_ids, listener=display, early=early)
