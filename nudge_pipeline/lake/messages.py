@@ -52,8 +52,7 @@ REQUIRED_COLUMNS = ("customer_id", "message")
 # row group is held in memory.
 ROW_GROUP_ROWS = 64 * 1024
 ROW_GROUP_BYTES = 32 * 1024 * 1024
-# Dictionary encoding costs more than it saves: per-file constants compress to nothing
-# under zstd anyway, and texts are unique. Min/max of long texts are useless and slow.
+# Min/max of long texts are useless and slow to write.
 _STATISTICS_COLUMNS = ["campaign_id", "run_id", "file_num", "row_num", "customer_id"]
 # One value per file: a dictionary page and run lengths, where plain encoding repeats the id
 # on every row (DuckDB's insert of 1M rows: 0.57 s instead of 0.63 s). Not the free text.
