@@ -45,7 +45,6 @@ STARTED_BY_TAG = "nudge/started_by"
 STARTED_BY = "nudge-pipeline sync"
 # host:pid of the process executing the run, so a later sync can tell a dead run from a live one.
 WORKER_TAG = "nudge/worker"
-SNAPSHOT_NAMES = ("campaigns", "campaign_runs", "customer_groups", "customer_profile_fields")
 NOT_ATTEMPTED = "not attempted"
 log = logging.getLogger(__name__)
 # Dagster's opt-in: a run over many partitions logs one "planned" event per asset, not one per
@@ -307,13 +306,12 @@ class SyncEngine:
         if result is None:
             return
         self._step_failures(result, "snapshots")
+        # The snapshots job materializes the snapshots and nothing else.
         for event in result.get_asset_materialization_events():
             mat = event.materialization
-            name = mat.asset_key.to_user_string()
-            if name in SNAPSHOT_NAMES:
-                rows = plain_metadata(mat.metadata).get("dagster/row_count")
-                if rows is not None:
-                    self.report.snapshots[name] = int(rows)
+            rows = plain_metadata(mat.metadata).get("dagster/row_count")
+            if rows is not None:
+                self.report.snapshots[mat.asset_key.to_user_string()] = int(rows)
 
     def _customers(self, found: Discovery) -> None:
         keys = found.group_partition_keys

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from nudge_pipeline.nudgescribe.client import NudgescribeClient
 from nudge_pipeline.nudgescribe.config import ClientConfig
 from nudge_pipeline.simulator import SimHandle
+from nudge_pipeline.warehouse.tables import SNAPSHOT_TABLES
 
 CLI = str(Path(sys.executable).with_name("nudge-pipeline"))
 PUBLISH = "POST /v1/messages/publish"
@@ -91,6 +92,21 @@ def landed_messages(warehouse_url: str) -> Counter[tuple[str, str, str, str]]:
     finally:
         engine.dispose()
     return Counter(tuple(r) for r in rows)  # type: ignore[misc]
+
+
+def snapshot_rows(warehouse_url: str) -> dict[str, int]:
+    """Rows of each snapshot table, as the sync summary should report them."""
+    engine = sa.create_engine(warehouse_url)
+    try:
+        with engine.connect() as conn:
+            return {
+                name: conn.execute(
+                    sa.text(f"SELECT COUNT(*) FROM {spec.qualified_name}")
+                ).scalar_one()
+                for name, spec in SNAPSHOT_TABLES.items()
+            }
+    finally:
+        engine.dispose()
 
 
 def last_load(warehouse_url: str) -> Any:

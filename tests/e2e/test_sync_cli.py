@@ -18,6 +18,7 @@ from tests.e2e.helpers import (
     landed_messages,
     last_load,
     run_sync,
+    snapshot_rows,
     sync_env,
 )
 from tests.fixtures.simulator import small_world
@@ -83,6 +84,10 @@ def test_a_new_warehouse_is_filled_from_the_lake_without_publishing(
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     expected = expected_messages(sim, {"Published"})
     assert expected and landed_messages(first_url) == expected
+    # Its summary gives each snapshot's rows, as its warehouse table holds them.
+    summary = " ".join(first.stdout.split())
+    for name, rows in snapshot_rows(first_url).items():
+        assert rows and f"{name} {rows}" in summary, summary
     # The sync fetched every file (before its Dagster run began), and its metadata says so.
     first_files = files_metadata(env["DAGSTER_HOME"])
     assert first_files and all(

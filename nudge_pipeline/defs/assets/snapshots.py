@@ -170,8 +170,8 @@ def _spec(name: str, description: str, deps: list[Any]) -> dg.AssetSpec:
 
 
 # In landing order: campaigns first, as the others' lineage says.
-SNAPSHOTS: dict[str, tuple[dg.AssetSpec, Callable[[NudgescribeResource], pa.Table]]] = {
-    "campaigns": (
+SNAPSHOTS: list[tuple[dg.AssetSpec, Callable[[NudgescribeResource], pa.Table]]] = [
+    (
         _spec(
             "campaigns",
             "Every campaign of the account, with its workspace, stage and status.",
@@ -179,7 +179,7 @@ SNAPSHOTS: dict[str, tuple[dg.AssetSpec, Callable[[NudgescribeResource], pa.Tabl
         ),
         _campaigns,
     ),
-    "campaign_runs": (
+    (
         _spec(
             "campaign_runs",
             "The run history (first generation and reruns) of every campaign.",
@@ -187,7 +187,7 @@ SNAPSHOTS: dict[str, tuple[dg.AssetSpec, Callable[[NudgescribeResource], pa.Tabl
         ),
         _campaign_runs,
     ),
-    "customer_groups": (
+    (
         _spec(
             "customer_groups",
             "The customer groups of every workspace that holds campaigns.",
@@ -195,7 +195,7 @@ SNAPSHOTS: dict[str, tuple[dg.AssetSpec, Callable[[NudgescribeResource], pa.Tabl
         ),
         _customer_groups,
     ),
-    "customer_profile_fields": (
+    (
         _spec(
             "customer_profile_fields",
             "The customer profile fields (name and type) of every workspace.",
@@ -203,12 +203,12 @@ SNAPSHOTS: dict[str, tuple[dg.AssetSpec, Callable[[NudgescribeResource], pa.Tabl
         ),
         _customer_profile_fields,
     ),
-}
+]
 
 
 @dg.multi_asset(
     name="account_snapshots",
-    specs=[spec for spec, _ in SNAPSHOTS.values()],
+    specs=[spec for spec, _ in SNAPSHOTS],
     can_subset=True,
     pool=API_POOL,
     description="The account's campaigns, campaign runs, customer groups and profile fields.",
@@ -220,9 +220,10 @@ def account_snapshots(
     warehouse: WarehouseResource,
 ) -> Iterator[dg.MaterializeResult]:
     failures: list[Exception] = []
-    for name, (spec, table_of) in SNAPSHOTS.items():
+    for spec, table_of in SNAPSHOTS:
         if spec.key not in context.selected_asset_keys:
             continue
+        name = spec.key.to_user_string()
         try:
             landed = land_snapshot(context, name, table_of(nudgescribe), lake, warehouse)
         except Exception as exc:
