@@ -14,6 +14,7 @@ import harness
 from harness import Measured
 
 from nudge_pipeline.simulator import SimConfig, SimHandle
+from nudge_pipeline.sync import simulator_environment
 
 ONE_MILLION = 1_000_000
 ROWS_PER_FILE = 10_000
@@ -87,6 +88,18 @@ def warehouse_rows(url_or_path: str) -> int:
 def require(condition: bool, message: str) -> None:
     if not condition:
         raise RuntimeError(message)
+
+
+def run_limit(ctx: Context, sim: SimHandle, label: str) -> Measured:
+    """The limit (baselines.py): the simulator's CSV files → Parquet → one DuckDB insert."""
+    csv_dir = harness.export_csv_dir(sim)
+    return harness.run_baseline(label, ["limit", str(csv_dir), str(ctx.round_dir("limit"))])
+
+
+def run_dlt(ctx: Context, sim: SimHandle, label: str) -> Measured:
+    """dlt's Arrow path (baselines.py) against the simulator's API, 4 files at a time."""
+    api = {**harness.program_env(), **simulator_environment(sim)}
+    return harness.run_baseline(label, ["dlt", str(ctx.round_dir("dlt")), "4"], api)
 
 
 # --------------------------------------------------------------------------- export

@@ -8,13 +8,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import harness
-from context import ONE_MILLION, ROWS_PER_FILE, Context, our_sync, require
+from context import ONE_MILLION, ROWS_PER_FILE, Context, our_sync, require, run_dlt, run_limit
 from harness import FETCH, PUBLISH, Measured
 from postgres_scenario import dagster_database
 from report import Report, fmt_mb, fmt_s, median, paired_ratio, rows_per_s
 
 from nudge_pipeline.simulator import SimHandle
-from nudge_pipeline.sync import simulator_environment
 
 US_OVER_LIMIT_MAX = 1.5
 DLT_OVER_US_MIN = 1.3
@@ -28,17 +27,11 @@ BACKFILL_OVER_SINGLE_MAX = 3.0
 def export_rounds(ctx: Context, messages: int, rounds: int) -> dict[str, Any]:
     """Alternating rounds of limit, dlt and sync on the same simulator and files."""
     sim = ctx.sims.get(f"{messages}", harness.single_run_config(messages, ROWS_PER_FILE))
-    csv_dir = harness.export_csv_dir(sim)
-    api = {**harness.program_env(), **simulator_environment(sim)}
     runs: dict[str, list[Measured]] = {"limit": [], "dlt": [], "us": []}
     steps: list[dict[str, float]] = []
     contestants: dict[str, Callable[[int], Measured]] = {
-        "limit": lambda i: harness.run_baseline(
-            f"limit #{i}", ["limit", str(csv_dir), str(ctx.round_dir("limit"))]
-        ),
-        "dlt": lambda i: harness.run_baseline(
-            f"dlt #{i}", ["dlt", str(ctx.round_dir("dlt")), "4"], api
-        ),
+        "limit": lambda i: run_limit(ctx, sim, f"limit #{i}"),
+        "dlt": lambda i: run_dlt(ctx, sim, f"dlt #{i}"),
         "us": lambda i: _ours(ctx, sim, i, messages, steps),
     }
     order = list(contestants)
@@ -146,10 +139,7 @@ def scale(ctx: Context) -> Report:
         if messages in syncs:
             continue
         sim = ctx.sims.get(f"{messages}", harness.single_run_config(messages, ROWS_PER_FILE))
-        limit = harness.run_baseline(
-            f"limit {messages:,}",
-            ["limit", str(harness.export_csv_dir(sim)), str(ctx.round_dir("limit"))],
-        )
+        limit = run_limit(ctx, sim, f"limit {messages:,}")
         require(limit.result.get("rows") == messages, f"limit landed {limit.result}")
         measured, _ = our_sync(ctx, sim, f"scale-{messages}", messages)
         print(
@@ -268,9 +258,9 @@ def fixed_cost(ctx: Context) -> Report:
     report.rows.append(("**where a no-op sync's time goes**", ""))
     for label, seconds in probes.items():
         report.rows.append((label, fmt_s(seconds)))
-    for step, seconds in sorted(per_no_op.items(), key=lambda item: -item[1]):
+    for step, step_s in sorted(per_no_op.items(), key=lambda item: -item[1]):
         name = "all its Dagster runs, start to end" if step == "(runs)" else f"step `{step}`"
-        report.rows.append((name, f"{seconds:.2f} s"))
+        report.rows.append((name, f"{step_s:.2f} s"))
     no_op = median(no_op_s)
     report.target(
         "no-op sync", no_op, f"≤ {FIXED_COST_MAX_S:g} s", no_op <= FIXED_COST_MAX_S, "{:.2f} s"

@@ -15,7 +15,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import harness
-from context import ONE_MILLION, ROWS_PER_FILE, Context, require, warehouse_rows
+from context import (
+    ONE_MILLION,
+    ROWS_PER_FILE,
+    Context,
+    require,
+    run_dlt,
+    run_limit,
+    warehouse_rows,
+)
 from harness import Measured
 from report import Report, fmt_s, median, paired_ratio
 from throughput import (
@@ -30,7 +38,6 @@ from throughput import (
 from versus import Contestant, contestants, syncs, warm_bytecode
 
 from nudge_pipeline.simulator import SimHandle
-from nudge_pipeline.sync import simulator_environment
 
 SIZES = (ONE_MILLION, 5 * ONE_MILLION)
 
@@ -79,19 +86,11 @@ def _sync_rounds(
 def _baseline_rounds(
     ctx: Context, sim: SimHandle, messages: int
 ) -> dict[str, Callable[[int], list[Measured]]]:
-    csv_dir = harness.export_csv_dir(sim)
     jobs: dict[str, Callable[[int], list[Measured]]] = {
-        "limit": lambda i: [
-            harness.run_baseline(
-                f"limit {messages:,} #{i}", ["limit", str(csv_dir), str(ctx.round_dir("limit"))]
-            )
-        ]
+        "limit": lambda i: [run_limit(ctx, sim, f"limit {messages:,} #{i}")]
     }
     if messages == ONE_MILLION:
-        api = {**harness.program_env(), **simulator_environment(sim)}
-        jobs["dlt"] = lambda i: [
-            harness.run_baseline(f"dlt #{i}", ["dlt", str(ctx.round_dir("dlt")), "4"], api)
-        ]
+        jobs["dlt"] = lambda i: [run_dlt(ctx, sim, f"dlt #{i}")]
     return jobs
 
 
@@ -115,9 +114,6 @@ def _figures(label: str, found: dict[int, dict[str, list[list[Measured]]]]) -> F
     small, big = (found[n] for n in SIZES)
     first = [r[0] for r in small[label]]
     limit = {n: [r[0] for r in found[n]["limit"]] for n in SIZES}
-    for n in SIZES:
-        for m in limit[n]:
-            require(m.result.get("rows") == n, f"{m.label} landed {m.result.get('rows')} rows")
     line = cost_line({n: [r[0].seconds for r in found[n][label]] for n in SIZES})
     limit_line = cost_line({n: [m.seconds for m in limit[n]] for n in SIZES})
     peak_1m = max(m.peak_rss_mb for m in first)
@@ -147,6 +143,8 @@ def versus_targets(ctx: Context) -> Report:
         for contestant in entrants:
             jobs[contestant.label] = _sync_rounds(contestant, ctx, sim, messages)
         found[messages] = _alternate(jobs, rounds)
+        for (limit,) in found[messages]["limit"]:
+            require(limit.result.get("rows") == messages, f"{limit.label} landed {limit.result}")
         if messages != ONE_MILLION:
             ctx.sims.close(f"{messages}")
 
